@@ -1,0 +1,1 @@
+"""mosaik CLI placeholder."""

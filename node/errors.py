@@ -1,0 +1,78 @@
+"""The runtime's exception tree.
+
+    MosaikError
+    ├── ConfigError            bad user input: a key file, an address, an option
+    ├── CodecError             bytes that are not a valid frame or message
+    │   ├── FrameTooLarge      a frame above the negotiated maximum
+    │   └── DecodeError        a body that does not decode to the expected type
+    └── TransportError         the connection layer
+        ├── ConnectError       a dial that did not produce an authenticated connection
+        │   └── PeerMismatch   the dialled address proved a different peer id
+        ├── AuthenticationError  the peer proved no key, or a wrong one
+        └── ConnectionClosed   the connection ended (carries the close code and reason)
+            └── DifferentNetwork  the peer belongs to another network
+
+Local faults (our misuse) and remote faults (the peer's) are told apart by
+``ConnectionClosed.by_peer``. Errors of aioquic, cryptography and the OS are translated at the
+transport boundary; nothing foreign escapes the public API.
+"""
+
+from __future__ import annotations
+
+
+class MosaikError(Exception):
+    """Base of every error the runtime raises."""
+
+
+class ConfigError(MosaikError):
+    """Invalid user input: names the option or file and what is wrong with it."""
+
+
+class CodecError(MosaikError):
+    """Bytes that are not a valid frame or message."""
+
+
+class FrameTooLarge(CodecError):
+    """A frame whose declared length exceeds the maximum."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"frame of {size} bytes exceeds the maximum of {limit} bytes")
+        self.size = size
+        self.limit = limit
+
+
+class DecodeError(CodecError):
+    """A frame body that is not a valid encoding of the expected type."""
+
+
+class TransportError(MosaikError):
+    """A failure of the connection layer."""
+
+
+class ConnectError(TransportError):
+    """A dial that did not yield an authenticated connection."""
+
+
+class PeerMismatch(ConnectError):
+    """The dialled address proved a different peer id than the one expected."""
+
+
+class AuthenticationError(TransportError):
+    """The peer did not prove the key it claims."""
+
+
+class ConnectionClosed(TransportError):
+    """The connection ended; ``code`` is the application close code."""
+
+    def __init__(self, code: int, reason: str = "", *, by_peer: bool = False) -> None:
+        from node.transport.codes import describe  # local import: codes imports nothing back
+
+        who = "peer" if by_peer else "local side"
+        super().__init__(f"connection closed by {who}: {describe(code)}{': ' + reason if reason else ''}")
+        self.code = code
+        self.reason = reason
+        self.by_peer = by_peer
+
+
+class DifferentNetwork(ConnectionClosed):
+    """The peer belongs to another network."""
