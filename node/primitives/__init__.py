@@ -19,6 +19,7 @@ from node.primitives.digest import (
     UniqueId,
 )
 from node.primitives.keys import PeerId, SecretKey
+from node.primitives.ticket import Ticket
 
 __all__ = [
     "DEFAULT_MAX_FRAME",
@@ -32,6 +33,7 @@ __all__ = [
     "StoreId",
     "StreamId",
     "Tag",
+    "Ticket",
     "UniqueId",
     "decode",
     "encode",
