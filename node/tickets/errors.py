@@ -1,0 +1,56 @@
+"""Errors of the ticket subsystem.
+
+    MosaikError
+    └── TicketError              base of every ticket error
+        ├── TicketRejected       a ticket failed a named check (the peer's fault)
+        │   └── TicketsRejected  validate_all: some validator found no acceptable ticket;
+        │                        carries every rejection that led there
+        ├── TicketConfigError    a validator or minter configured wrongly (our fault);
+        │                        also a ConfigError
+        └── MintError            a ticket could not be minted (the key or quote provider failed)
+
+``TicketRejected.check`` names the check that failed ("format", "alg", "signature", "exp",
+"binding", "quote", "policy", ...), so callers and logs can tell a forged ticket from an
+expired one without parsing messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from node.errors import ConfigError, MosaikError
+
+
+class TicketError(MosaikError):
+    """Base of every error the ticket subsystem raises."""
+
+
+class TicketRejected(TicketError):
+    """A ticket failed ``check``; ``detail`` says how."""
+
+    def __init__(self, check: str, detail: str) -> None:
+        super().__init__(f"{check}: {detail}")
+        self.check = check
+        self.detail = detail
+
+
+class TicketsRejected(TicketRejected):
+    """At least one validator found no acceptable ticket among a peer's tickets.
+
+    ``rejections`` holds one entry per ticket tried (or one "missing" entry per validator that
+    found no ticket of its class); ``check`` joins their distinct checks.
+    """
+
+    def __init__(self, rejections: Sequence[TicketRejected]) -> None:
+        checks = ",".join(dict.fromkeys(r.check for r in rejections))
+        detail = "; ".join(str(r) for r in rejections)
+        super().__init__(checks, detail)
+        self.rejections = tuple(rejections)
+
+
+class TicketConfigError(TicketError, ConfigError):
+    """A validator or minter was given an invalid option; names the option."""
+
+
+class MintError(TicketError):
+    """A ticket could not be minted."""
