@@ -68,7 +68,9 @@ class ConnectionClosed(TransportError):
         from node.transport.codes import describe  # local import: codes imports nothing back
 
         who = "peer" if by_peer else "local side"
-        super().__init__(f"connection closed by {who}: {describe(code)}{': ' + reason if reason else ''}")
+        super().__init__(
+            f"connection closed by {who}: {describe(code)}{': ' + reason if reason else ''}"
+        )
         self.code = code
         self.reason = reason
         self.by_peer = by_peer

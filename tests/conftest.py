@@ -15,7 +15,9 @@ def deadline(seconds: float) -> float:
 
 
 async def wait_until(
-    condition: Callable[[], bool | Awaitable[bool]], timeout: float = 10.0, what: str = ""
+    condition: Callable[[], bool | Awaitable[bool]],
+    timeout: float = 10.0,  # noqa: ASYNC109 - a test helper; scaled by TIME_FACTOR
+    what: str = "",
 ) -> None:
     """Poll ``condition`` until true; fail with ``what`` after the scaled deadline."""
     async with asyncio.timeout(deadline(timeout)):

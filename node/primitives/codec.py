@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 import msgspec
 
@@ -66,7 +66,11 @@ class Decoder(Generic[T]):
 
     __slots__ = ("_decoder", "_name")
 
-    def __init__(self, typ: type[T] | Any) -> None:
+    @overload
+    def __init__(self: Decoder[T], typ: type[T]) -> None: ...
+    @overload
+    def __init__(self: Decoder[Any], typ: Any) -> None: ...
+    def __init__(self, typ: Any) -> None:
         self._decoder: msgspec.msgpack.Decoder[T] = msgspec.msgpack.Decoder(typ, dec_hook=_dec_hook)
         self._name = getattr(typ, "__name__", repr(typ))
 

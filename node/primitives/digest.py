@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import TypeAlias
 
 import blake3
@@ -98,7 +99,7 @@ class Digest:
     def __hash__(self) -> int:
         return hash(self._bytes)
 
-    def __bytes__(self) -> bytes:
+    def __bytes__(self) -> builtins.bytes:
         return self._bytes
 
 

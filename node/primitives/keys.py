@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 import stat
 from pathlib import Path
@@ -91,7 +92,7 @@ class PeerId:
     def __hash__(self) -> int:
         return hash(self._bytes)
 
-    def __bytes__(self) -> bytes:
+    def __bytes__(self) -> builtins.bytes:
         return self._bytes
 
 
