@@ -9,7 +9,7 @@ Policy file (JSON)::
     {
       "tcb_statuses": ["UpToDate"],              # allowed statuses (default: UpToDate only)
       "rejected_advisories": ["INTEL-SA-00837"],  # refused even when the status is allowed
-      "allow_debug": false,                       # TDATTRIBUTES.DEBUG (bit 0)
+      "allow_debug": false,                       # only false: DEBUG TDs are always refused
       "require_sept_ve_disable": true,            # TDATTRIBUTES.SEPT_VE_DISABLE (bit 28)
       "td_attributes": {"value": "<16 hex>", "mask": "<16 hex>"},  # quote byte order
       "xfam": {"value": "<16 hex>", "mask": "<16 hex>"},
@@ -29,6 +29,10 @@ some record matches. Record keys follow cvm-reverse-proxy's measurement files in
 names ``mrtd``/``rtmr0``..``rtmr3`` (or its dcap-tdx indices ``"0"``..``"4"``), each with
 ``expected_any`` (or a single ``expected``). A bare JSON list is read as ``measurements`` with
 every other rule at its default.
+
+DEBUG TDs (TDATTRIBUTES bit 0: the host can read and write their memory) are always refused:
+dcap-qvl 0.7 rejects them before any policy runs, so a policy cannot allow them; our own check
+stays so that `Policy.check_td` refuses them too when used without dcap-qvl.
 """
 
 from __future__ import annotations
@@ -146,7 +150,6 @@ class Policy:
 
     allowed_tcb_statuses: frozenset[str] = frozenset({"UpToDate"})
     rejected_advisories: frozenset[str] = frozenset()
-    allow_debug: bool = False
     require_sept_ve_disable: bool = True
     td_attributes: MaskedValue | None = None
     xfam: MaskedValue | None = None
@@ -199,14 +202,23 @@ class Policy:
 
         Raises ``PolicyViolation`` whose ``rule`` names the first rule that fails.
         """
+        self.check_tcb(tcb_status, advisory_ids)
+        return self.check_td(quote, now=now, quote_time=quote_time)
+
+    def check_tcb(self, tcb_status: str, advisory_ids: Iterable[str] = ()) -> None:
+        """The platform rules: allowed TCB status, refused advisories."""
         if tcb_status not in self.allowed_tcb_statuses:
             allowed = ", ".join(sorted(self.allowed_tcb_statuses))
             raise PolicyViolation("tcb_status", f"{tcb_status} is not allowed (allowed: {allowed})")
         refused = sorted(set(advisory_ids) & self.rejected_advisories)
         if refused:
             raise PolicyViolation("advisories", f"platform is affected by {', '.join(refused)}")
+
+    def check_td(self, quote: Quote, *, now: int, quote_time: int | None = None) -> str | None:
+        """The TD rules (attributes, owner fields, measurements, report data, quote age);
+        return the matched measurement id. Alone, this proves nothing about the signature."""
         report = quote.td_report
-        if report.debug and not self.allow_debug:
+        if report.debug:
             raise PolicyViolation("td_attributes.debug", "DEBUG is set: the host can read the TD")
         if self.require_sept_ve_disable and not report.sept_ve_disable:
             raise PolicyViolation("td_attributes.sept_ve_disable", "SEPT_VE_DISABLE is not set")
@@ -296,7 +308,6 @@ class Policy:
         doc: dict[str, Any] = {
             "tcb_statuses": sorted(self.allowed_tcb_statuses),
             "rejected_advisories": sorted(self.rejected_advisories),
-            "allow_debug": self.allow_debug,
             "require_sept_ve_disable": self.require_sept_ve_disable,
             "mr_config_id": sorted(v.hex() for v in self.mr_config_id),
             "mr_owner": sorted(v.hex() for v in self.mr_owner),
@@ -388,11 +399,12 @@ def _policy_from_document(doc: object) -> Policy:
         kwargs["rejected_advisories"] = frozenset(
             _strings(doc["rejected_advisories"], "rejected_advisories")
         )
-    for key in ("allow_debug", "require_sept_ve_disable"):
-        if key in doc:
-            if not isinstance(doc[key], bool):
-                raise PolicyError(key, "expected true or false")
-            kwargs[key] = doc[key]
+    if "allow_debug" in doc and doc["allow_debug"] is not False:
+        raise PolicyError("allow_debug", "only false: DEBUG TDs are always refused")
+    if "require_sept_ve_disable" in doc:
+        if not isinstance(doc["require_sept_ve_disable"], bool):
+            raise PolicyError("require_sept_ve_disable", "expected true or false")
+        kwargs["require_sept_ve_disable"] = doc["require_sept_ve_disable"]
     for key in ("td_attributes", "xfam"):
         if key in doc:
             kwargs[key] = _masked(doc[key], key)
