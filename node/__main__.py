@@ -1,0 +1,5 @@
+"""``python -m node`` runs the ``mosaik`` console script."""
+
+from node.cli import main
+
+main()
