@@ -19,7 +19,6 @@ from cryptography.hazmat.primitives import serialization
 
 from attestation.simulated import _collateral, _state
 from attestation.simulated._pki import (
-    CERTIFIED_ROLES,
     FMSPC,
     ROLES,
     Pki,
@@ -107,10 +106,6 @@ class SimulatedPlatform:
         """The TD report fields of `get_quote` and the defaults of `quote`."""
         return self._td
 
-    def certificate_serials(self) -> dict[str, int]:
-        """The serial number of each certificate, by role."""
-        return {role: self._pki.certs[role].serial_number for role in CERTIFIED_ROLES}
-
     def get_quote(self, report_data: bytes) -> bytes:
         """A quote over ``report_data`` with the default measurements (quote provider API)."""
         return encode_quote(self._td, report_data, self._pki.keys["attestation"], self._tail)
@@ -176,7 +171,8 @@ class SimulatedPlatform:
         advisory_ids: Sequence[str] = (),
         revoke_pck: bool = False,
     ) -> dict[str, str]:
-        """Collateral issued at ``now`` (Unix seconds), valid for ``validity_days``.
+        """Collateral issued at ``now`` (Unix seconds), valid for ``validity_days``: it
+        verifies at times in ``[now, now + validity_days * 86400)``.
 
         ``tcb_status`` and ``advisory_ids`` describe this platform's TCB level and
         ``qe_tcb_status`` its quoting enclave's; ``revoke_pck`` lists the PCK certificate in
