@@ -7,12 +7,24 @@ its entry changes and re-validation fails.
 
 from node.tickets.errors import (
     MintError,
+    QuoteRejected,
     TicketConfigError,
     TicketError,
     TicketRejected,
     TicketsRejected,
 )
 from node.tickets.jwt_ticket import JWT_CLASS, JwtTicketBuilder, JwtTicketValidator
+from node.tickets.tdx_ticket import (
+    MAX_TICKET_SIZE,
+    TDX_CLASS,
+    QuoteProvider,
+    TdxTicketData,
+    TdxTicketValidator,
+    decode_tdx_ticket,
+    encode_tdx_ticket,
+    mint_tdx_ticket,
+    tdx_report_data,
+)
 from node.tickets.timer import ExpiryTimer
 from node.tickets.validation import (
     At,
@@ -28,6 +40,8 @@ from node.tickets.validation import (
 
 __all__ = [
     "JWT_CLASS",
+    "MAX_TICKET_SIZE",
+    "TDX_CLASS",
     "At",
     "Expiry",
     "ExpiryTimer",
@@ -35,14 +49,22 @@ __all__ = [
     "JwtTicketValidator",
     "MintError",
     "Never",
+    "QuoteProvider",
+    "QuoteRejected",
     "TicketConfigError",
     "TicketError",
     "TicketRejected",
     "TicketSubject",
     "TicketValidator",
+    "TdxTicketData",
+    "TdxTicketValidator",
     "TicketsRejected",
+    "decode_tdx_ticket",
     "earliest",
+    "encode_tdx_ticket",
     "latest",
+    "mint_tdx_ticket",
+    "tdx_report_data",
     "validate_all",
     "validate_one",
 ]

@@ -3,8 +3,10 @@
     MosaikError
     └── TicketError              base of every ticket error
         ├── TicketRejected       a ticket failed a named check (the peer's fault)
-        │   └── TicketsRejected  validate_all: some validator found no acceptable ticket;
-        │                        carries every rejection that led there
+        │   ├── TicketsRejected  validate_all: some validator found no acceptable ticket;
+        │   │                    carries every rejection that led there
+        │   └── QuoteRejected    a TDX ticket's quote failed verification or policy;
+        │                        ``rule`` is the attestation rule that failed
         ├── TicketConfigError    a validator or minter configured wrongly (our fault);
         │                        also a ConfigError
         └── MintError            a ticket could not be minted (the key or quote provider failed)
@@ -46,6 +48,18 @@ class TicketsRejected(TicketRejected):
         detail = "; ".join(str(r) for r in rejections)
         super().__init__(checks, detail)
         self.rejections = tuple(rejections)
+
+
+class QuoteRejected(TicketRejected):
+    """A TDX quote that failed check "quote" (chain, TCB, collateral) or "policy".
+
+    ``rule`` is the attestation package's name for the failed rule (``measurements.mrtd``,
+    ``tcb_status``, ``signature_chain``, ...).
+    """
+
+    def __init__(self, check: str, rule: str, detail: str) -> None:
+        super().__init__(check, f"{rule}: {detail}")
+        self.rule = rule
 
 
 class TicketConfigError(TicketError, ConfigError):
