@@ -131,20 +131,26 @@ def certification_tail(attestation_key: Key, pck_key: Key, pem_chain: bytes) -> 
     )
 
 
+def quote_header(attestation_key: Key) -> bytes:
+    """The 48-byte header; its user data starts with a QE id derived from the attestation key,
+    as Intel's QE puts a platform-specific id there."""
+    qe_id = hashlib.sha256(b"QE id/" + raw_public_key(attestation_key)).digest()[:16]
+    return (
+        struct.pack("<HHI", QUOTE_VERSION, ATTESTATION_KEY_TYPE_ECDSA_P256, TEE_TYPE_TDX)
+        + bytes(4)
+        + INTEL_QE_VENDOR_ID
+        + qe_id
+        + bytes(4)
+    )
+
+
 def encode_quote(
-    report: TdReportFields, report_data: bytes, attestation_key: Key, tail: bytes
+    header: bytes, report: TdReportFields, report_data: bytes, attestation_key: Key, tail: bytes
 ) -> bytes:
     """A signed v4 quote over ``report`` and ``report_data`` (64 bytes)."""
     if not isinstance(report_data, bytes) or len(report_data) != 64:
         size = len(report_data) if isinstance(report_data, bytes) else type(report_data).__name__
         raise SimulatedInputError(f"report_data: expected 64 bytes, got {size}")
-    user_data = hashlib.sha256(b"QE id/" + raw_public_key(attestation_key)).digest()[:16] + bytes(4)
-    header = (
-        struct.pack("<HHI", QUOTE_VERSION, ATTESTATION_KEY_TYPE_ECDSA_P256, TEE_TYPE_TDX)
-        + bytes(4)
-        + INTEL_QE_VENDOR_ID
-        + user_data
-    )
     signed = header + report.encode(report_data)
     signature = sign_raw(attestation_key, signed)
     return signed + struct.pack("<I", len(signature) + len(tail)) + signature + tail

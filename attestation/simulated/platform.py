@@ -15,7 +15,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar, Final
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from attestation.simulated import _collateral, _state
 from attestation.simulated._pki import (
@@ -26,7 +28,12 @@ from attestation.simulated._pki import (
     derived_serial,
     issue,
 )
-from attestation.simulated._quote import TdReportFields, certification_tail, encode_quote
+from attestation.simulated._quote import (
+    TdReportFields,
+    certification_tail,
+    encode_quote,
+    quote_header,
+)
 from attestation.simulated.errors import SimulatedInputError
 
 SIMULATED: Final = True
@@ -49,8 +56,11 @@ class SimulatedPlatform:
     def __init__(self, pki: Pki, td_defaults: TdReportFields) -> None:
         self._pki = pki
         self._td = td_defaults
+        # Only the TD report and its signature differ between quotes of one platform.
+        self._attestation_key = pki.keys["attestation"]
+        self._header = quote_header(self._attestation_key)
         self._tail = certification_tail(
-            pki.keys["attestation"], pki.keys["pck"], pki.chain_pem("pck")
+            self._attestation_key, pki.keys["pck"], pki.chain_pem("pck")
         )
 
     @classmethod
@@ -67,11 +77,8 @@ class SimulatedPlatform:
         """An in-memory platform; with a ``seed`` its keys, certificates and quotes are
         reproducible byte for byte, without one its keys are random."""
         if seed is None:
-            from cryptography.hazmat.primitives.asymmetric import ec
-            from cryptography.x509 import random_serial_number
-
             keys = {role: ec.generate_private_key(ec.SECP256R1()) for role in ROLES}
-            pki = issue(keys, lambda _role: random_serial_number())
+            pki = issue(keys, lambda _role: x509.random_serial_number())
         else:
             if not isinstance(seed, int):
                 raise SimulatedInputError(f"seed: expected an int, got {type(seed).__name__}")
@@ -108,7 +115,7 @@ class SimulatedPlatform:
 
     def get_quote(self, report_data: bytes) -> bytes:
         """A quote over ``report_data`` with the default measurements (quote provider API)."""
-        return encode_quote(self._td, report_data, self._pki.keys["attestation"], self._tail)
+        return self._encode(self._td, report_data)
 
     def quote(
         self,
@@ -159,7 +166,10 @@ class SimulatedPlatform:
         report = dataclasses.replace(
             self._td, **{name: value for name, value in changes.items() if value is not None}
         )
-        return encode_quote(report, report_data, self._pki.keys["attestation"], self._tail)
+        return self._encode(report, report_data)
+
+    def _encode(self, report: TdReportFields, report_data: bytes) -> bytes:
+        return encode_quote(self._header, report, report_data, self._attestation_key, self._tail)
 
     def collateral(
         self,
