@@ -13,6 +13,7 @@ from node.tickets.errors import (
     TicketRejected,
     TicketsRejected,
 )
+from node.tickets.gate import TicketGate
 from node.tickets.jwt_ticket import JWT_CLASS, JwtTicketBuilder, JwtTicketValidator
 from node.tickets.tdx_ticket import (
     MAX_TICKET_SIZE,
@@ -53,6 +54,7 @@ __all__ = [
     "QuoteRejected",
     "TicketConfigError",
     "TicketError",
+    "TicketGate",
     "TicketRejected",
     "TicketSubject",
     "TicketValidator",

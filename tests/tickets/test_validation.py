@@ -14,6 +14,7 @@ from node.tickets import (
     Expiry,
     ExpiryTimer,
     Never,
+    TicketGate,
     TicketRejected,
     TicketsRejected,
     TicketSubject,
@@ -136,4 +137,36 @@ def test_timer_memory_tracks_live_keys() -> None:
 def test_exported_names() -> None:
     assert set(node.tickets.__all__) == {
         name for name in dir(node.tickets) if not name.startswith("_")
-    } - {"errors", "jwt_ticket", "timer", "validation", "tdx_ticket"}
+    } - {"errors", "gate", "jwt_ticket", "timer", "validation", "tdx_ticket"}
+
+
+def test_gate_admits_schedules_and_revokes_on_entry_change() -> None:
+    a = Table("a", {b"ok": At(100), b"longer": At(200)})
+    b = Table("b", {b"ok": Never()})
+    gate: TicketGate[str] = TicketGate([a, b])
+    assert gate.signatures() == (a.signature(), b.signature())
+    peer = subject().with_tickets(ticket("a", b"ok"), ticket("b", b"ok"))
+    assert gate.admit("sub-1", peer, now=0) == At(100)
+    assert "sub-1" in gate and gate.next_deadline() == 100
+    # A renewed ticket in a newer entry pushes the deadline out.
+    renewed = peer.with_tickets(ticket("a", b"longer"), ticket("b", b"ok"))
+    assert gate.entry_changed("sub-1", renewed, now=50) is None
+    assert gate.next_deadline() == 200
+    # Removing the b ticket revokes at once.
+    rejected = gate.entry_changed("sub-1", renewed.with_tickets(ticket("a", b"longer")), now=60)
+    assert rejected is not None and rejected.check == "missing"
+    assert "sub-1" not in gate and gate.next_deadline() is None
+    with pytest.raises(TicketsRejected):
+        gate.admit("sub-2", subject(), now=0)
+    assert len(gate) == 0
+
+
+def test_gate_reports_expired_admissions() -> None:
+    gate: TicketGate[int] = TicketGate([Table("a", {b"1": At(10), b"2": At(20)})])
+    gate.admit(1, subject(1).with_tickets(ticket("a", b"1")), now=0)
+    gate.admit(2, subject(2).with_tickets(ticket("a", b"2")), now=0)
+    gate.admit(3, subject(3).with_tickets(ticket("a", b"2")), now=0)
+    gate.release(3)
+    assert gate.expired(15) == [1]
+    assert gate.expired(25) == [2]
+    assert len(gate) == 0
