@@ -170,3 +170,21 @@ def test_gate_reports_expired_admissions() -> None:
     assert gate.expired(15) == [1]
     assert gate.expired(25) == [2]
     assert len(gate) == 0
+
+
+def test_error_tree() -> None:
+    from node.errors import ConfigError, MosaikError
+    from node.tickets import (
+        MintError,
+        QuoteRejected,
+        TicketConfigError,
+        TicketError,
+    )
+
+    assert issubclass(TicketError, MosaikError)
+    assert issubclass(TicketConfigError, ConfigError) and issubclass(TicketConfigError, TicketError)
+    assert issubclass(MintError, TicketError)
+    assert issubclass(TicketsRejected, TicketRejected) and issubclass(QuoteRejected, TicketRejected)
+    rejected = QuoteRejected("policy", "measurements.mrtd", "no record matches")
+    assert (rejected.check, rejected.rule) == ("policy", "measurements.mrtd")
+    assert str(rejected) == "policy: measurements.mrtd: no record matches"
