@@ -94,6 +94,30 @@ class MeasurementRecord:
             raise PolicyError(measurement_id, f"unknown registers {sorted(registers)}")
         return cls(measurement_id, tuple(expected))
 
+    @staticmethod
+    def registers_from_document(document: object) -> dict[str, bytes]:
+        """Register values from a measurements JSON: an object mapping ``mrtd``/``rtmr0``..
+        ``rtmr3`` (or ``"0"``..``"4"``) to hex, at the top level or under ``measurements``;
+        values may also be ``{"expected": hex}``. Other keys (metadata) are ignored."""
+        doc = document
+        if isinstance(doc, dict) and isinstance(doc.get("measurements"), dict):
+            doc = doc["measurements"]
+        if not isinstance(doc, dict):
+            raise PolicyError("measurements", "expected a JSON object of register values")
+        found: dict[str, bytes] = {}
+        for key, value in doc.items():
+            name = _REGISTER_ALIASES.get(key, key)
+            if name not in REGISTERS:
+                continue
+            if name in found:
+                raise PolicyError(key, f"{name} given twice")
+            if isinstance(value, dict) and set(value) == {"expected"}:
+                value = value["expected"]
+            found[name] = parse_hex(value, 48, key)
+        if not found:
+            raise PolicyError("measurements", f"no register among {', '.join(REGISTERS)}")
+        return found
+
     def __post_init__(self) -> None:
         where = f"measurements[{self.measurement_id!r}]"
         if not self.measurement_id:

@@ -167,7 +167,7 @@ def verify_quote(
         )
 
     root_fingerprint, root_name = _root_identity(root_ca_der)
-    _check_certification_chain(parsed, root_fingerprint)
+    _check_certification_chain(parsed, root_fingerprint, root_name)
     try:
         if root_ca_der is None:
             verified = dcap_qvl.verify(parsed.raw, material.dcap, now_s)
@@ -230,7 +230,7 @@ def _root_identity(root_ca_der: bytes | None) -> tuple[str, str]:
     return fingerprint, f"{common_name} (not Intel; sha256 {fingerprint[:16]})"
 
 
-def _check_certification_chain(quote: Quote, root_fingerprint: str) -> None:
+def _check_certification_chain(quote: Quote, root_fingerprint: str, root_name: str) -> None:
     data = quote.signature_data
     if data.certification_data_type != CERT_PCK_CHAIN:
         return  # no chain in the quote: dcap-qvl takes the PCK chain from the collateral
@@ -250,7 +250,8 @@ def _check_certification_chain(quote: Quote, root_fingerprint: str) -> None:
     embedded = hashlib.sha256(certs[-1].public_bytes(Encoding.DER)).hexdigest()
     if embedded != root_fingerprint:
         raise VerificationFailed(
-            "signature_chain.root", f"chain ends in sha256 {embedded[:16]}, not the trusted root"
+            "signature_chain.root",
+            f"chain ends in a root with sha256 {embedded[:16]}, not the trusted {root_name}",
         )
 
 
