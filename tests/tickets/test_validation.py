@@ -8,12 +8,17 @@ from dataclasses import dataclass
 import pytest
 
 import node.tickets
+from node.errors import ConfigError, MosaikError
 from node.primitives import Digest, Ticket
 from node.tickets import (
     At,
     Expiry,
     ExpiryTimer,
+    MintError,
     Never,
+    QuoteRejected,
+    TicketConfigError,
+    TicketError,
     TicketGate,
     TicketRejected,
     TicketsRejected,
@@ -173,14 +178,6 @@ def test_gate_reports_expired_admissions() -> None:
 
 
 def test_error_tree() -> None:
-    from node.errors import ConfigError, MosaikError
-    from node.tickets import (
-        MintError,
-        QuoteRejected,
-        TicketConfigError,
-        TicketError,
-    )
-
     assert issubclass(TicketError, MosaikError)
     assert issubclass(TicketConfigError, ConfigError) and issubclass(TicketConfigError, TicketError)
     assert issubclass(MintError, TicketError)
