@@ -1,0 +1,769 @@
+"""The discovery protocol core: catalog, gossip, anti-entropy sync, neighbours and pings.
+
+No sockets, clock, tasks or randomness of its own: the shell feeds inputs with the current wall
+clock in ms (``now_ms``) and a seeded ``random.Random`` is injected; every input returns the
+``Output`` actions to apply, in order. The shell's first call is ``tick(now)``; afterwards it
+calls ``tick`` whenever the last ``ScheduleTimer`` comes due.
+
+How the protocol works (the rules live here and in ``catalog.py``):
+- neighbours: discovery connections, symmetric, between ``target_neighbours`` and
+  ``max_neighbours``. Below the target the core dials random catalog peers (bootstrap peers
+  included; with no neighbour left this is the rejoin); above the maximum it disconnects random
+  ones. Every ``shuffle_interval`` it dials one random non-neighbour and, once connected, drops
+  another neighbour, so the overlay stays a random graph and the sides of a healed partition
+  meet again.
+- gossip (plumtree-lite): an entry version or departure the catalog accepts becomes a rumour.
+  Once per ``gossip_interval`` round the rumours go in full to ``fanout`` random neighbours
+  and as ids (IHave) to the others; a node that hears of a rumour by id and does not get it
+  within ``graft_timeout`` pulls it (IWant) from an announcer. The catalog is the seen-cache,
+  so each version is forwarded once and a rumour reaches everyone in O(log N) rounds.
+- re-announce: every ``announce_interval`` (+/- jitter) the local entry is re-signed with a new
+  version, which renews its TTL everywhere; local changes are announced at once.
+- anti-entropy: the dialling side of every new connection, and ``sync_with``, sends all its
+  fresh signed entries (SyncRequest); the other side merges them and answers with its entries
+  the initiator did not send (SyncResponse).
+- pings: each neighbour every ``ping_interval``; RTT smoothed per RFC 6298; the Pong carries
+  the responder's current entry.
+Bad input from the network is logged and dropped; it never raises.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from node.discovery.catalog import Catalog, CatalogSnapshot, Outcome, Verdict
+from node.discovery.config import DiscoveryConfig
+from node.discovery.departure import GracefulDeparture
+from node.discovery.entry import PeerEntry, SignedPeerEntry
+from node.discovery.errors import InvalidDeparture
+from node.discovery.events import CatalogEvent, PeerDeparted, PeerDiscovered, PeerUpdated
+from node.discovery.local import LocalChange, LocalEntry
+from node.discovery.messages import (
+    DiscoveryMessage,
+    Gossip,
+    IHave,
+    IWant,
+    Ping,
+    Pong,
+    RumourId,
+    SyncRequest,
+    SyncResponse,
+    message_decoder,
+)
+from node.discovery.outputs import (
+    Dial,
+    Disconnect,
+    DisconnectReason,
+    EmitEvent,
+    Output,
+    ScheduleTimer,
+    SendMessage,
+    SyncCompleted,
+    SyncFailed,
+)
+from node.discovery.rumours import Rumour, Rumours
+from node.errors import DecodeError
+from node.primitives import NetworkId, PeerId, SecretKey
+
+_log = logging.getLogger("node.discovery")
+
+_LOUD = frozenset(
+    {Verdict.INVALID, Verdict.OTHER_NETWORK, Verdict.FROM_FUTURE, Verdict.UNSUPPORTED_PROTOCOL}
+)
+"""Rejections that point at a faulty or hostile peer (the others are normal gossip overlap)."""
+_ID_BYTES = 64
+_MAX_PULL = 4096
+_MAX_ACCEPTING = 64
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoveryStatistics:
+    """Gauges and counters for the metrics exporter (counters only grow)."""
+
+    catalog_size: int
+    hints: int
+    neighbours: int
+    dialing: int
+    rumours_pending: int
+    rumours_missing: int
+    peers_discovered: int
+    peers_updated: int
+    peers_departed: int
+    syncs_started: int
+    syncs_completed: int
+    syncs_failed: int
+    syncs_served: int
+    messages_sent: int
+    messages_received: int
+    messages_dropped: int
+    entries_rejected: int
+
+
+@dataclass(slots=True)
+class _Link:
+    since_ms: int
+    next_ping_ms: int
+
+
+@dataclass(slots=True)
+class _Dialing:
+    deadline_ms: int
+    shuffle: bool
+
+
+@dataclass(slots=True)
+class _Sync:
+    nonce: int
+    deadline_ms: int
+    attempt: int
+    accepted: int
+
+
+@dataclass(slots=True)
+class _Ping:
+    nonce: int
+    sent_ms: int
+    deadline_ms: int
+
+
+def _chunked(items: Sequence[bytes], budget: int) -> Iterator[tuple[bytes, ...]]:
+    chunk: list[bytes] = []
+    size = 0
+    for item in items:
+        cost = len(item) + 8
+        if chunk and size + cost > budget:
+            yield tuple(chunk)
+            chunk, size = [], 0
+        chunk.append(item)
+        size += cost
+    if chunk:
+        yield tuple(chunk)
+
+
+class DiscoveryCore:
+    """One node's discovery protocol state machine. See the module docstring for the rules."""
+
+    def __init__(
+        self,
+        secret_key: SecretKey,
+        network_id: NetworkId,
+        *,
+        now_ms: int,
+        rng: random.Random,
+        config: DiscoveryConfig | None = None,
+        addrs: Iterable[str] = (),
+    ) -> None:
+        self.config = config = config or DiscoveryConfig()
+        self._key = secret_key
+        self._rng = rng
+        self._local = LocalEntry(
+            secret_key, network_id, now_ms, addrs=addrs, max_size=config.max_entry_bytes
+        )
+        self._catalog = Catalog(
+            network_id,
+            secret_key.peer_id,
+            ttl_ms=config.ttl_ms,
+            max_drift_ms=config.max_drift_ms,
+            max_entry_size=config.max_entry_bytes,
+        )
+        self._rumours = Rumours(config.gossip_interval_ms)
+        self._links: dict[PeerId, _Link] = {}
+        self._dialing: dict[PeerId, _Dialing] = {}
+        self._backoff: dict[PeerId, tuple[int, int]] = {}
+        self._bootstrap: dict[PeerId, tuple[str, ...]] = {}
+        self._syncs: dict[PeerId, _Sync] = {}
+        self._wanted_syncs: dict[PeerId, None] = {}
+        self._accepting: dict[tuple[PeerId, int], set[bytes]] = {}
+        self._pings: dict[PeerId, _Ping] = {}
+        self._announce_at = now_ms + self._jittered(
+            config.announce_interval_ms, config.announce_jitter
+        )
+        self._shuffle_at = now_ms + self._jittered(
+            config.shuffle_interval_ms, config.shuffle_jitter
+        )
+        self._maintain_at: int | None = now_ms
+        self._scheduled: int | None = None
+        self._closed = False
+        self._out: list[Output] = []
+        self._counts = dict.fromkeys(
+            (
+                "peers_discovered",
+                "peers_updated",
+                "peers_departed",
+                "syncs_started",
+                "syncs_completed",
+                "syncs_failed",
+                "syncs_served",
+                "messages_sent",
+                "messages_received",
+                "messages_dropped",
+                "entries_rejected",
+            ),
+            0,
+        )
+
+    # ================================================================== views
+
+    @property
+    def peer_id(self) -> PeerId:
+        return self._key.peer_id
+
+    @property
+    def local_entry(self) -> SignedPeerEntry:
+        return self._local.signed
+
+    @property
+    def catalog(self) -> Catalog:
+        """The catalog, for reading: change it only through this core's inputs."""
+        return self._catalog
+
+    @property
+    def neighbours(self) -> tuple[PeerId, ...]:
+        return tuple(self._links)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def snapshot(self, *, max_rtt_ms: float | None = None) -> CatalogSnapshot:
+        return self._catalog.snapshot(max_rtt_ms=max_rtt_ms)
+
+    def statistics(self) -> DiscoveryStatistics:
+        return DiscoveryStatistics(
+            catalog_size=len(self._catalog),
+            hints=len(self._catalog.hint_ids()),
+            neighbours=len(self._links),
+            dialing=len(self._dialing),
+            rumours_pending=self._rumours.pending,
+            rumours_missing=self._rumours.missing,
+            **self._counts,
+        )
+
+    def next_deadline(self) -> int | None:
+        """When ``tick`` must next be called (ms), or None once closed."""
+        if self._closed:
+            return None
+        candidates = [self._announce_at, self._shuffle_at]
+        for optional in (
+            self._maintain_at,
+            self._rumours.round_at(),
+            self._rumours.next_graft(),
+            self._catalog.next_expiry(),
+        ):
+            if optional is not None:
+                candidates.append(optional)
+        candidates.extend(
+            link.next_ping_ms for peer, link in self._links.items() if peer not in self._pings
+        )
+        candidates.extend(ping.deadline_ms for ping in self._pings.values())
+        candidates.extend(sync.deadline_ms for sync in self._syncs.values())
+        candidates.extend(dialing.deadline_ms for dialing in self._dialing.values())
+        return min(candidates)
+
+    # ================================================================== inputs
+
+    def tick(self, now_ms: int) -> list[Output]:
+        """Run whatever is due at ``now_ms``."""
+        if self._closed:
+            return []
+        self._scheduled = None  # the shell's timer fired (or was overtaken): always re-arm it
+        for departed in self._catalog.purge(now_ms):
+            self._emit_event(departed)
+        for peer, dialing in list(self._dialing.items()):
+            if dialing.deadline_ms <= now_ms:
+                self._dial_failed(peer, now_ms, "dial timed out")
+        self._expire_syncs(now_ms)
+        self._pull_missing(now_ms)
+        self._run_pings(now_ms)
+        if self._shuffle_at <= now_ms:
+            self._shuffle(now_ms)
+        if self._announce_at <= now_ms:
+            self._local.refresh(now_ms)
+            self._announce_local(now_ms)
+        if self._maintain_at is not None and self._maintain_at <= now_ms:
+            self._maintain(now_ms)
+        round_at = self._rumours.round_at()
+        if round_at is not None and round_at <= now_ms:
+            self._gossip_round(now_ms)
+        return self._finish()
+
+    def receive(self, peer: PeerId, body: bytes, now_ms: int) -> list[Output]:
+        """A frame body arrived from ``peer`` (authenticated by the transport)."""
+        if self._closed:
+            return []
+        try:
+            message = message_decoder.decode(body)
+        except DecodeError as exc:
+            self._counts["messages_dropped"] += 1
+            _log.warning("dropped discovery message from %s: %s", peer.short(), exc)
+            return self._finish()
+        return self.handle_message(peer, message, now_ms)
+
+    def handle_message(self, peer: PeerId, message: DiscoveryMessage, now_ms: int) -> list[Output]:
+        """A decoded message arrived from ``peer``."""
+        if self._closed:
+            return []
+        self._counts["messages_received"] += 1
+        match message:
+            case Gossip(entries, departures):
+                for data in entries:
+                    self._merge_entry(data, peer, now_ms)
+                for data in departures:
+                    self._merge_departure(data, peer, now_ms)
+            case IHave(rumours):
+                self._on_ihave(peer, rumours, now_ms)
+            case IWant(rumours):
+                self._on_iwant(peer, rumours)
+            case SyncRequest(nonce, entries, last):
+                self._on_sync_request(peer, nonce, entries, last, now_ms)
+            case SyncResponse(nonce, entries, last):
+                self._on_sync_response(peer, nonce, entries, last, now_ms)
+            case Ping(nonce):
+                self._send(peer, Pong(nonce, self._local.signed.encode()))
+            case Pong(nonce, entry):
+                self._on_pong(peer, nonce, entry, now_ms)
+        return self._finish()
+
+    def peer_connected(self, peer: PeerId, now_ms: int, *, outbound: bool) -> list[Output]:
+        """A discovery connection to ``peer`` is up; ``outbound`` if this node dialled it."""
+        if self._closed:
+            return []
+        if peer == self.peer_id:
+            self._out.append(Disconnect(peer, DisconnectReason.SELF))
+            return self._finish()
+        dialing = self._dialing.pop(peer, None)
+        self._backoff.pop(peer, None)
+        if peer not in self._links:
+            self._links[peer] = _Link(since_ms=now_ms, next_ping_ms=now_ms)
+        if outbound or peer in self._wanted_syncs:
+            self._wanted_syncs.pop(peer, None)
+            if peer not in self._syncs:
+                self._start_sync(peer, now_ms, attempt=1)
+        if (
+            dialing is not None
+            and dialing.shuffle
+            and len(self._links) > self.config.target_neighbours
+        ):
+            self._evict(1, keep=peer)
+        if len(self._links) > self.config.max_neighbours:
+            self._evict(len(self._links) - self.config.max_neighbours, keep=peer)
+        return self._finish()
+
+    def peer_disconnected(self, peer: PeerId, now_ms: int) -> list[Output]:
+        """The connection to ``peer`` ended (either side closed it, or it failed)."""
+        if self._closed:
+            return []
+        self._unlink(peer)
+        self._schedule_maintain(now_ms)
+        return self._finish()
+
+    def dial_failed(self, peer: PeerId, now_ms: int) -> list[Output]:
+        if self._closed:
+            return []
+        if peer in self._dialing:
+            self._dial_failed(peer, now_ms, "dial failed")
+        return self._finish()
+
+    def update_local(self, change: LocalChange, now_ms: int) -> list[Output]:
+        """Change the local entry; an effective change is signed and announced at once.
+
+        Raises ``InvalidEntry`` (leaving the entry unchanged) if the result would be invalid.
+        """
+        if self._closed:
+            return []
+        if self._local.apply(change, now_ms):
+            self._announce_local(now_ms)
+        return self._finish()
+
+    def add_bootstrap(self, peer: PeerId, addrs: tuple[str, ...], now_ms: int) -> list[Output]:
+        """A peer to (re)join through: dialled now if neighbours are missing, and on rejoin."""
+        if self._closed or peer == self.peer_id:
+            return []
+        self._bootstrap[peer] = addrs
+        self._catalog.insert_hint(
+            PeerEntry(
+                protocol=self._local.entry.protocol,
+                network_id=self._catalog.network_id,
+                peer_id=peer,
+                start_ms=0,
+                update_ms=0,
+                addrs=addrs,
+            )
+        )
+        self._schedule_maintain(now_ms)
+        return self._finish()
+
+    def insert_hint(self, entry: PeerEntry, now_ms: int) -> list[Output]:
+        """An unsigned entry (e.g. from LAN discovery): addresses to dial, never gossiped."""
+        if self._closed:
+            return []
+        if self._catalog.insert_hint(entry):
+            self._schedule_maintain(now_ms)
+        return self._finish()
+
+    def feed(self, signed: SignedPeerEntry, now_ms: int) -> list[Output]:
+        """Insert an entry obtained out of band; gossiped on like any new version."""
+        if self._closed:
+            return []
+        self._accept_entry(self._catalog.insert(signed, now_ms), None, now_ms)
+        return self._finish()
+
+    def sync_with(self, peer: PeerId, now_ms: int) -> list[Output]:
+        """Run a catalog sync with ``peer`` (dialling it if needed); ends in
+        ``SyncCompleted`` or ``SyncFailed``."""
+        if self._closed:
+            return []
+        if peer == self.peer_id:
+            self._sync_failed(peer, "cannot sync with the local node")
+        elif peer in self._links:
+            if peer not in self._syncs:
+                self._start_sync(peer, now_ms, attempt=1)
+        elif not self._addresses(peer):
+            self._sync_failed(peer, "no known address")
+        else:
+            self._wanted_syncs[peer] = None
+            if peer not in self._dialing:
+                self._dial(peer, now_ms, shuffle=False)
+        return self._finish()
+
+    def shutdown(self, now_ms: int) -> list[Output]:
+        """Leave: send a signed departure to every neighbour, then disconnect them."""
+        if self._closed:
+            return []
+        notice = GracefulDeparture.sign(
+            self._key, self._catalog.network_id, self._local.entry.version, now_ms
+        ).encode()
+        for peer in list(self._links):
+            self._send(peer, Gossip(departures=(notice,)))
+            self._out.append(Disconnect(peer, DisconnectReason.SHUTDOWN))
+        for peer in list(self._syncs) + list(self._wanted_syncs):
+            self._sync_failed(peer, "shutting down")
+        self._links.clear()
+        self._syncs.clear()
+        self._wanted_syncs.clear()
+        self._closed = True
+        out, self._out = self._out, []
+        return out
+
+    # ================================================================== merging
+
+    def _merge_entry(self, data: bytes, source: PeerId, now_ms: int) -> bool:
+        return self._accept_entry(self._catalog.insert_encoded(data, now_ms), source, now_ms)
+
+    def _accept_entry(self, outcome: Outcome, source: PeerId | None, now_ms: int) -> bool:
+        if not outcome.accepted:
+            self._note_rejection("peer entry", outcome.verdict, outcome.reason, source)
+            return False
+        signed = outcome.signed
+        assert signed is not None  # accepted outcomes carry the entry
+        start_ms, update_ms = signed.version
+        rumour_id = RumourId(signed.peer_id, start_ms, update_ms, departed=False)
+        self._rumours.resolved(rumour_id)
+        self._rumours.push(Rumour(rumour_id, signed.encode(), source), now_ms)
+        if outcome.event is not None:
+            self._emit_event(outcome.event)
+        return True
+
+    def _merge_departure(self, data: bytes, source: PeerId, now_ms: int) -> None:
+        try:
+            notice = GracefulDeparture.decode(data)
+        except InvalidDeparture as exc:
+            self._note_rejection("departure", Verdict.INVALID, exc.reason, source)
+            return
+        outcome = self._catalog.depart(notice, now_ms)
+        if not outcome.accepted:
+            self._note_rejection("departure", outcome.verdict, outcome.reason, source)
+            return
+        start_ms, update_ms = notice.version
+        rumour_id = RumourId(notice.peer_id, start_ms, update_ms, departed=True)
+        self._rumours.resolved(rumour_id)
+        self._rumours.push(Rumour(rumour_id, data, source), now_ms)
+        if outcome.event is not None:
+            self._emit_event(outcome.event)
+
+    def _note_rejection(
+        self, what: str, verdict: Verdict, reason: str, source: PeerId | None
+    ) -> None:
+        if verdict not in _LOUD:
+            return
+        self._counts["entries_rejected"] += 1
+        origin = "local feed" if source is None else f"peer {source.short()}"
+        detail = f" ({reason})" if reason else ""
+        _log.warning("dropped %s from %s: %s%s", what, origin, verdict.value, detail)
+
+    def _emit_event(self, event: CatalogEvent) -> None:
+        match event:
+            case PeerDiscovered():
+                self._counts["peers_discovered"] += 1
+            case PeerUpdated():
+                self._counts["peers_updated"] += 1
+            case PeerDeparted():
+                self._counts["peers_departed"] += 1
+                self._pings.pop(event.peer_id, None)
+        self._out.append(EmitEvent(event))
+
+    # ================================================================== gossip
+
+    def _announce_local(self, now_ms: int) -> None:
+        signed = self._local.signed
+        start_ms, update_ms = signed.version
+        rumour_id = RumourId(signed.peer_id, start_ms, update_ms, departed=False)
+        self._rumours.push(Rumour(rumour_id, signed.encode(), None), now_ms)
+        self._announce_at = now_ms + self._jittered(
+            self.config.announce_interval_ms, self.config.announce_jitter
+        )
+
+    def _gossip_round(self, now_ms: int) -> None:
+        rumours = self._rumours.take_round(now_ms)
+        links = list(self._links)
+        if not links:
+            return
+        eager = set(self._rng.sample(links, min(self.config.fanout, len(links))))
+        for peer in links:
+            items = [r for r in rumours if r.source != peer and r.id.peer_id != peer]
+            if not items:
+                continue
+            if peer in eager:
+                self._send_gossip(peer, items)
+                continue
+            # Local news goes to every neighbour in full; relayed news only by id.
+            self._send_gossip(peer, [r for r in items if r.source is None])
+            ids = [r.id for r in items if r.source is not None]
+            step = max(1, self.config.max_message_bytes // _ID_BYTES)
+            for i in range(0, len(ids), step):
+                self._send(peer, IHave(tuple(ids[i : i + step])))
+
+    def _send_gossip(self, peer: PeerId, rumours: Sequence[Rumour]) -> None:
+        departures = tuple(r.data for r in rumours if r.id.departed)
+        if departures:
+            self._send(peer, Gossip(departures=departures))
+        entries = [r.data for r in rumours if not r.id.departed]
+        for chunk in _chunked(entries, self.config.max_message_bytes):
+            self._send(peer, Gossip(entries=chunk))
+
+    def _on_ihave(self, peer: PeerId, rumours: Sequence[RumourId], now_ms: int) -> None:
+        due = now_ms + self.config.graft_timeout_ms
+        for rumour_id in rumours:
+            if rumour_id.peer_id == self.peer_id:
+                continue
+            if not self._catalog.holds(
+                rumour_id.peer_id, rumour_id.version, departed=rumour_id.departed
+            ):
+                self._rumours.announced(rumour_id, peer, due)
+
+    def _pull_missing(self, now_ms: int) -> None:
+        wants: dict[PeerId, list[RumourId]] = {}
+        retry_at = now_ms + self.config.graft_timeout_ms
+        for rumour_id, announcers in self._rumours.grafts_due(now_ms):
+            if self._catalog.holds(
+                rumour_id.peer_id, rumour_id.version, departed=rumour_id.departed
+            ):
+                self._rumours.resolved(rumour_id)
+                continue
+            while announcers and announcers[0] not in self._links:
+                announcers.pop(0)
+            if not announcers:
+                self._rumours.resolved(rumour_id)
+                continue
+            wants.setdefault(announcers.pop(0), []).append(rumour_id)
+            self._rumours.retry_later(rumour_id, retry_at)
+        for peer, rumour_ids in wants.items():
+            self._send(peer, IWant(tuple(rumour_ids)))
+
+    def _on_iwant(self, peer: PeerId, rumours: Sequence[RumourId]) -> None:
+        found: dict[bytes, Rumour] = {}
+        for rumour_id in rumours[:_MAX_PULL]:
+            data: bytes | None = None
+            if rumour_id.departed:
+                notice = self._catalog.departure(rumour_id.peer_id)
+                if notice is not None and notice.version >= rumour_id.version:
+                    data = notice.encode()
+            elif rumour_id.peer_id == self.peer_id:
+                data = self._local.signed.encode()
+            else:
+                signed = self._catalog.signed(rumour_id.peer_id)
+                if signed is not None and signed.version >= rumour_id.version:
+                    data = signed.encode()
+            if data is not None:
+                found[data] = Rumour(rumour_id, data, None)
+        if found:
+            self._send_gossip(peer, list(found.values()))
+
+    # ================================================================== sync
+
+    def _start_sync(self, peer: PeerId, now_ms: int, *, attempt: int) -> None:
+        nonce = self._rng.getrandbits(63)
+        self._syncs[peer] = _Sync(nonce, now_ms + self.config.sync_timeout_ms, attempt, 0)
+        if attempt == 1:
+            self._counts["syncs_started"] += 1
+        entries = [self._local.signed.encode(), *self._catalog.encoded_entries(now_ms)]
+        chunks = list(_chunked(entries, self.config.max_message_bytes))
+        for i, chunk in enumerate(chunks):
+            self._send(peer, SyncRequest(nonce, chunk, last=i == len(chunks) - 1))
+
+    def _on_sync_request(
+        self, peer: PeerId, nonce: int, entries: Sequence[bytes], last: bool, now_ms: int
+    ) -> None:
+        key = (peer, nonce)
+        received = self._accepting.pop(key, set())
+        for data in entries:
+            self._merge_entry(data, peer, now_ms)
+            received.add(data)
+        if not last:
+            self._accepting[key] = received
+            while len(self._accepting) > _MAX_ACCEPTING:
+                del self._accepting[next(iter(self._accepting))]
+            return
+        self._counts["syncs_served"] += 1
+        reply = [self._local.signed.encode()]
+        reply.extend(e for e in self._catalog.encoded_entries(now_ms) if e not in received)
+        chunks = list(_chunked(reply, self.config.max_message_bytes))
+        for i, chunk in enumerate(chunks):
+            self._send(peer, SyncResponse(nonce, chunk, last=i == len(chunks) - 1))
+
+    def _on_sync_response(
+        self, peer: PeerId, nonce: int, entries: Sequence[bytes], last: bool, now_ms: int
+    ) -> None:
+        accepted = sum(self._merge_entry(data, peer, now_ms) for data in entries)
+        sync = self._syncs.get(peer)
+        if sync is None or sync.nonce != nonce:
+            return
+        sync.accepted += accepted
+        if last:
+            del self._syncs[peer]
+            self._counts["syncs_completed"] += 1
+            self._out.append(SyncCompleted(peer, sync.accepted))
+
+    def _expire_syncs(self, now_ms: int) -> None:
+        for peer, sync in list(self._syncs.items()):
+            if sync.deadline_ms > now_ms:
+                continue
+            if peer in self._links and sync.attempt < self.config.sync_attempts:
+                self._start_sync(peer, now_ms, attempt=sync.attempt + 1)
+            else:
+                del self._syncs[peer]
+                self._sync_failed(peer, f"no answer after {sync.attempt} attempt(s)")
+
+    def _sync_failed(self, peer: PeerId, reason: str) -> None:
+        self._counts["syncs_failed"] += 1
+        self._out.append(SyncFailed(peer, reason))
+
+    # ================================================================== pings
+
+    def _run_pings(self, now_ms: int) -> None:
+        for peer, link in self._links.items():
+            ping = self._pings.get(peer)
+            if ping is not None and ping.deadline_ms <= now_ms:
+                self._catalog.rtt_timed_out(peer)
+                del self._pings[peer]
+                ping = None
+            if ping is None and link.next_ping_ms <= now_ms:
+                estimator = self._catalog.rtt(peer)
+                rto = 1000 if estimator is None else int(estimator.rto_ms)
+                nonce = self._rng.getrandbits(63)
+                self._pings[peer] = _Ping(nonce, now_ms, now_ms + rto)
+                link.next_ping_ms = now_ms + self._jittered(
+                    self.config.ping_interval_ms, self.config.ping_jitter
+                )
+                self._send(peer, Ping(nonce))
+
+    def _on_pong(self, peer: PeerId, nonce: int, entry: bytes, now_ms: int) -> None:
+        self._merge_entry(entry, peer, now_ms)
+        ping = self._pings.get(peer)
+        if ping is None or ping.nonce != nonce:
+            return
+        del self._pings[peer]
+        if now_ms >= ping.sent_ms and peer in self._catalog:
+            self._catalog.observe_rtt(peer, now_ms - ping.sent_ms)
+
+    # ================================================================== neighbours
+
+    def _schedule_maintain(self, now_ms: int) -> None:
+        if len(self._links) < self.config.target_neighbours:
+            self._maintain_at = now_ms
+
+    def _maintain(self, now_ms: int) -> None:
+        """Dial random candidates while short of neighbours; with none left this is the rejoin."""
+        target = self.config.target_neighbours
+        missing = target - len(self._links) - len(self._dialing)
+        if missing > 0:
+            candidates = self._candidates(now_ms)
+            for peer in self._rng.sample(candidates, min(missing, len(candidates))):
+                self._dial(peer, now_ms, shuffle=False)
+        self._maintain_at = (
+            now_ms + self.config.maintain_interval_ms if len(self._links) < target else None
+        )
+
+    def _shuffle(self, now_ms: int) -> None:
+        self._shuffle_at = now_ms + self._jittered(
+            self.config.shuffle_interval_ms, self.config.shuffle_jitter
+        )
+        if not self._links:
+            return
+        candidates = self._candidates(now_ms)
+        if candidates:
+            self._dial(self._rng.choice(candidates), now_ms, shuffle=True)
+
+    def _candidates(self, now_ms: int) -> list[PeerId]:
+        known = dict.fromkeys(self._catalog.peer_ids())
+        known.update(dict.fromkeys(self._catalog.hint_ids()))
+        known.update(dict.fromkeys(self._bootstrap))
+        return [
+            peer
+            for peer in known
+            if peer not in self._links
+            and peer not in self._dialing
+            and self._backoff.get(peer, (0, 0))[0] <= now_ms
+            and self._addresses(peer)
+        ]
+
+    def _addresses(self, peer: PeerId) -> tuple[str, ...]:
+        return self._catalog.addresses(peer) or self._bootstrap.get(peer, ())
+
+    def _dial(self, peer: PeerId, now_ms: int, *, shuffle: bool) -> None:
+        self._dialing[peer] = _Dialing(now_ms + self.config.dial_timeout_ms, shuffle)
+        self._out.append(Dial(peer, self._addresses(peer)))
+
+    def _dial_failed(self, peer: PeerId, now_ms: int, reason: str) -> None:
+        del self._dialing[peer]
+        previous = self._backoff.get(peer)
+        delay = (
+            self.config.dial_backoff_ms
+            if previous is None
+            else min(2 * previous[1], self.config.max_dial_backoff_ms)
+        )
+        self._backoff[peer] = (now_ms + delay, delay)
+        if peer in self._wanted_syncs:
+            del self._wanted_syncs[peer]
+            self._sync_failed(peer, reason)
+        self._schedule_maintain(now_ms)
+
+    def _evict(self, count: int, *, keep: PeerId) -> None:
+        victims = [p for p in self._links if p != keep and p not in self._syncs]
+        for peer in self._rng.sample(victims, min(count, len(victims))):
+            self._unlink(peer)
+            self._out.append(Disconnect(peer, DisconnectReason.VIEW_FULL))
+
+    def _unlink(self, peer: PeerId) -> None:
+        self._links.pop(peer, None)
+        self._pings.pop(peer, None)
+
+    # ================================================================== plumbing
+
+    def _send(self, peer: PeerId, message: DiscoveryMessage) -> None:
+        self._counts["messages_sent"] += 1
+        self._out.append(SendMessage(peer, message))
+
+    def _jittered(self, interval_ms: int, jitter: float) -> int:
+        return max(1, round(interval_ms * (1 + self._rng.uniform(-jitter, jitter))))
+
+    def _finish(self) -> list[Output]:
+        deadline = self.next_deadline()
+        if deadline is not None and deadline != self._scheduled:
+            self._scheduled = deadline
+            self._out.append(ScheduleTimer(deadline))
+        out, self._out = self._out, []
+        return out

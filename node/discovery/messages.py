@@ -1,0 +1,80 @@
+"""Wire messages of the discovery protocol (ALPN ``/mosaik/discovery/1``), a tagged union.
+
+Entries and departure notices travel as their own signed encodings (``bytes``) inside these
+messages: each is verified on its own, so one bad item is dropped without losing the rest.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, TypeAlias
+
+import msgspec
+
+from node.primitives import Decoder, PeerId
+
+_U63 = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+
+
+class RumourId(msgspec.Struct, array_like=True, frozen=True):
+    """Names one rumour: an entry version of a peer, or that version's departure."""
+
+    peer_id: PeerId
+    start_ms: _U63
+    update_ms: _U63
+    departed: bool
+
+    @property
+    def version(self) -> tuple[int, int]:
+        return (self.start_ms, self.update_ms)
+
+
+class Gossip(msgspec.Struct, tag="gossip", frozen=True):
+    """Eager push: new entries and departure notices, each forwarded once per node."""
+
+    entries: tuple[bytes, ...] = ()
+    departures: tuple[bytes, ...] = ()
+
+
+class IHave(msgspec.Struct, tag="ihave", frozen=True):
+    """Lazy push: the rumours this node forwarded eagerly to others this round."""
+
+    rumours: tuple[RumourId, ...]
+
+
+class IWant(msgspec.Struct, tag="iwant", frozen=True):
+    """Pull: rumours announced by IHave that did not arrive eagerly in time."""
+
+    rumours: tuple[RumourId, ...]
+
+
+class SyncRequest(msgspec.Struct, tag="sync_request", frozen=True):
+    """Anti-entropy, initiator side: all its fresh signed entries, in chunks."""
+
+    nonce: _U63
+    entries: tuple[bytes, ...]
+    last: bool
+
+
+class SyncResponse(msgspec.Struct, tag="sync_response", frozen=True):
+    """Anti-entropy, acceptor side: its entries the initiator did not send, in chunks."""
+
+    nonce: _U63
+    entries: tuple[bytes, ...]
+    last: bool
+
+
+class Ping(msgspec.Struct, tag="ping", frozen=True):
+    nonce: _U63
+
+
+class Pong(msgspec.Struct, tag="pong", frozen=True):
+    """Answer to ``Ping``, carrying the responder's current signed entry."""
+
+    nonce: _U63
+    entry: bytes
+
+
+DiscoveryMessage: TypeAlias = Gossip | IHave | IWant | SyncRequest | SyncResponse | Ping | Pong
+
+message_decoder: Decoder[DiscoveryMessage] = Decoder(DiscoveryMessage)
+"""Decodes one frame body; raises ``node.errors.DecodeError`` naming what is wrong."""
