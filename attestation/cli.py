@@ -515,7 +515,6 @@ def policy_check(
     records = policy.measurements
     click.echo(f"{policy_file}: valid policy")
     click.echo(f"  TCB statuses     {', '.join(sorted(policy.allowed_tcb_statuses))}")
-    click.echo(f"  SEPT_VE_DISABLE  {'required' if policy.require_sept_ve_disable else 'optional'}")
     if records is None:
         click.echo("  measurements     ANY (no allow-list)")
     else:

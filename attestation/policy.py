@@ -9,8 +9,8 @@ Policy file (JSON)::
     {
       "tcb_statuses": ["UpToDate"],              # allowed statuses (default: UpToDate only)
       "rejected_advisories": ["INTEL-SA-00837"],  # refused even when the status is allowed
-      "allow_debug": false,                       # only false: DEBUG TDs are always refused
-      "require_sept_ve_disable": true,            # TDATTRIBUTES.SEPT_VE_DISABLE (bit 28)
+      "allow_debug": false,                       # only false (see below)
+      "require_sept_ve_disable": true,            # only true (see below)
       "td_attributes": {"value": "<16 hex>", "mask": "<16 hex>"},  # quote byte order
       "xfam": {"value": "<16 hex>", "mask": "<16 hex>"},
       "mr_config_id": ["<96 hex>", ...],          # allowed values (default: all zero)
@@ -30,9 +30,11 @@ names ``mrtd``/``rtmr0``..``rtmr3`` (or its dcap-tdx indices ``"0"``..``"4"``), 
 ``expected_any`` (or a single ``expected``). A bare JSON list is read as ``measurements`` with
 every other rule at its default.
 
-DEBUG TDs (TDATTRIBUTES bit 0: the host can read and write their memory) are always refused:
-dcap-qvl 0.7 rejects them before any policy runs, so a policy cannot allow them; our own check
-stays so that `Policy.check_td` refuses them too when used without dcap-qvl.
+Fixed TD attribute rules, not policy options: DEBUG clear (bit 0, else the host can read and
+write the TD's memory), SEPT_VE_DISABLE set (bit 28), no profiling, SERVTD_EXT, migration or
+reserved bits, and for TD 1.5 MRSERVICETD zero. dcap-qvl 0.7 refuses any quote breaking them
+after its signature checks, so no policy could relax them; `Policy.check_td` applies them too,
+for use without dcap-qvl.
 """
 
 from __future__ import annotations
@@ -174,7 +176,6 @@ class Policy:
 
     allowed_tcb_statuses: frozenset[str] = frozenset({"UpToDate"})
     rejected_advisories: frozenset[str] = frozenset()
-    require_sept_ve_disable: bool = True
     td_attributes: MaskedValue | None = None
     xfam: MaskedValue | None = None
     mr_config_id: frozenset[bytes] = frozenset({ZERO48})
@@ -242,10 +243,7 @@ class Policy:
         """The TD rules (attributes, owner fields, measurements, report data, quote age);
         return the matched measurement id. Alone, this proves nothing about the signature."""
         report = quote.td_report
-        if report.debug:
-            raise PolicyViolation("td_attributes.debug", "DEBUG is set: the host can read the TD")
-        if self.require_sept_ve_disable and not report.sept_ve_disable:
-            raise PolicyViolation("td_attributes.sept_ve_disable", "SEPT_VE_DISABLE is not set")
+        _check_fixed_td_rules(report)
         if self.td_attributes is not None and not self.td_attributes.matches(report.td_attributes):
             raise PolicyViolation(
                 "td_attributes.mask", _masked_detail(report.td_attributes, self.td_attributes)
@@ -332,7 +330,6 @@ class Policy:
         doc: dict[str, Any] = {
             "tcb_statuses": sorted(self.allowed_tcb_statuses),
             "rejected_advisories": sorted(self.rejected_advisories),
-            "require_sept_ve_disable": self.require_sept_ve_disable,
             "mr_config_id": sorted(v.hex() for v in self.mr_config_id),
             "mr_owner": sorted(v.hex() for v in self.mr_owner),
             "mr_owner_config": sorted(v.hex() for v in self.mr_owner_config),
@@ -352,6 +349,33 @@ class Policy:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2) + "\n"
+
+
+# TDATTRIBUTES bits refused whatever the policy, with their rule; mirrors dcap-qvl 0.7, which
+# allows only bits 16, 18-22, 27, 28 (SEPT_VE_DISABLE), 30 (PKS), 31 (KL), 62 and 63 (PERFMON).
+_TD_ATTRIBUTE_RULES: Final = (
+    (1 << 0, "td_attributes.debug", "DEBUG is set: the host can read and write the TD"),
+    (0b111 << 4, "td_attributes.profiling", "TD profiling is enabled"),
+    (1 << 17, "td_attributes.servtd_ext", "SERVTD_EXT is enabled"),
+    (1 << 29, "td_attributes.migratable", "the TD is migratable"),
+)
+_TD_ATTRIBUTES_ALLOWED: Final = (
+    1 << 16 | 0b11111 << 18 | 1 << 27 | 1 << 28 | 1 << 30 | 1 << 31 | 1 << 62 | 1 << 63
+)
+
+
+def _check_fixed_td_rules(report: TdReport) -> None:
+    attributes = report.td_attributes_value
+    for bits, rule, detail in _TD_ATTRIBUTE_RULES:
+        if attributes & bits:
+            raise PolicyViolation(rule, detail)
+    reserved = attributes & ~_TD_ATTRIBUTES_ALLOWED
+    if reserved:
+        raise PolicyViolation("td_attributes.reserved", f"reserved bits {reserved:#x} are set")
+    if not report.sept_ve_disable:
+        raise PolicyViolation("td_attributes.sept_ve_disable", "SEPT_VE_DISABLE is not set")
+    if report.mr_service_td not in (None, ZERO48):
+        raise PolicyViolation("mr_service_td", "MRSERVICETD is not zero (a service TD is bound)")
 
 
 def _masked_detail(actual: bytes, expected: MaskedValue) -> str:
@@ -425,10 +449,8 @@ def _policy_from_document(doc: object) -> Policy:
         )
     if "allow_debug" in doc and doc["allow_debug"] is not False:
         raise PolicyError("allow_debug", "only false: DEBUG TDs are always refused")
-    if "require_sept_ve_disable" in doc:
-        if not isinstance(doc["require_sept_ve_disable"], bool):
-            raise PolicyError("require_sept_ve_disable", "expected true or false")
-        kwargs["require_sept_ve_disable"] = doc["require_sept_ve_disable"]
+    if "require_sept_ve_disable" in doc and doc["require_sept_ve_disable"] is not True:
+        raise PolicyError("require_sept_ve_disable", "only true: dcap-qvl always requires it")
     for key in ("td_attributes", "xfam"):
         if key in doc:
             kwargs[key] = _masked(doc[key], key)

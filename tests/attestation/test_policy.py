@@ -53,18 +53,26 @@ def test_rejected_advisories() -> None:
     policy.check(QUOTE, tcb_status="SWHardeningNeeded", advisory_ids=["INTEL-SA-00615"], now=NOW)
 
 
-def test_debug_is_always_refused() -> None:
+def test_fixed_td_attribute_rules() -> None:
     debug = with_td(QUOTE, td_attributes=(1 | 1 << 28).to_bytes(8, "little"))
     assert rule_of(Policy(), debug) == "td_attributes.debug"
-    assert rule_of(Policy(require_sept_ve_disable=False), debug) == "td_attributes.debug"
-
-
-def test_sept_ve_disable_required_unless_relaxed() -> None:
-    plain = with_td(QUOTE, td_attributes=bytes(8))
-    assert rule_of(Policy(), plain) == "td_attributes.sept_ve_disable"
     assert (
-        Policy(require_sept_ve_disable=False).check(plain, tcb_status="UpToDate", now=NOW) is None
+        rule_of(Policy(), with_td(QUOTE, td_attributes=bytes(8))) == "td_attributes.sept_ve_disable"
     )
+    for bit, expected in [
+        (5, "profiling"),
+        (17, "servtd_ext"),
+        (29, "migratable"),
+        (40, "reserved"),
+    ]:
+        changed = with_td(QUOTE, td_attributes=(1 << 28 | 1 << bit).to_bytes(8, "little"))
+        assert rule_of(Policy(), changed) == f"td_attributes.{expected}"
+    allowed_bits = 1 << 28 | 1 << 30 | 1 << 31 | 1 << 63
+    allowed = with_td(QUOTE, td_attributes=allowed_bits.to_bytes(8, "little"))
+    Policy().check(allowed, tcb_status="UpToDate", now=NOW)
+    td15 = parse_quote(QUOTE_OUTDATED)
+    Policy().check(td15, tcb_status="UpToDate", now=NOW)
+    assert rule_of(Policy(), with_td(td15, mr_service_td=OTHER)) == "mr_service_td"
 
 
 def test_attribute_and_xfam_masks() -> None:
@@ -191,6 +199,7 @@ def test_policy_errors_name_the_key() -> None:
     assert bad({**FULL, "tcb_statuses": ["Fine"]}) == "tcb_statuses"
     assert bad({**FULL, "tcb_statuses": []}) == "tcb_statuses"
     assert bad({**FULL, "allow_debug": True}) == "allow_debug"
+    assert bad({**FULL, "require_sept_ve_disable": False}) == "require_sept_ve_disable"
     assert bad({**FULL, "mr_owner": ["00" * 47]}) == "mr_owner[0]"
     assert bad({**FULL, "report_data": "zz" * 64}) == "report_data"
     assert bad({**FULL, "xfam": {"value": "00"}}) == "xfam"
