@@ -184,6 +184,7 @@ class Connection:
         self.close_info: ConnectionClosed | None = None
         self._closing_locally = False
         self._closed_event = asyncio.Event()
+        self._flush_scheduled = False
         self.max_frame = endpoint.max_frame
         self.send_high_water = endpoint.send_high_water
         self.last_used = asyncio.get_running_loop().time()
@@ -414,7 +415,15 @@ class Connection:
             raise self.close_info
         self._quic.send_stream_data(stream_id, data, end_stream)
         self.last_used = self._now()
-        self._transmit()
+        if not self._flush_scheduled:
+            # Writes within one loop iteration share packets: flush once, after them.
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if self.close_info is None:
+            self._transmit()
 
     async def _wait_writable(self, stream_id: int) -> None:
         while True:
