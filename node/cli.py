@@ -1,1 +1,0 @@
-"""mosaik CLI placeholder."""
