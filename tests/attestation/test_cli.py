@@ -63,7 +63,8 @@ def test_simulated_round_trip_through_policy_and_verify(simulated: Path) -> None
         "policy", "new", "--from-quote", simulated / "q.bin", "--id", "sim", "--out", policy
     )
     assert result.exit_code == 0, result.output
-    args = ["verify", simulated / "q.bin", "--collateral", simulated / "c.json", "--policy", policy]
+    args: list[str | Path] = ["verify", simulated / "q.bin", "--collateral", simulated / "c.json"]
+    args += ["--policy", policy]
     accepted = run(*args, "--root-ca", simulated / "root.der", "--at", "1750000100")
     assert accepted.exit_code == 0, accepted.output
     assert accepted.stdout.startswith("ACCEPTED (SIMULATED")

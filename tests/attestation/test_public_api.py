@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -81,7 +82,7 @@ BAD_VALUES: list[Any] = [None, 0, -1, 1.5, "", "text", b"", b"\x00" * 10, [], {}
 
 @pytest.mark.parametrize("value", BAD_VALUES)
 def test_verify_quote_bad_arguments_raise_only_attestation_errors(value: Any) -> None:
-    calls = [
+    calls: list[Callable[[], object]] = [
         lambda: verify_quote(value, GOOD_COLLATERAL, INSIDE_V4, Policy()),
         lambda: verify_quote(QUOTE_V4, value, INSIDE_V4, Policy()),
         lambda: verify_quote(QUOTE_V4, GOOD_COLLATERAL, value, Policy()),
@@ -113,7 +114,7 @@ def test_parsers_raise_only_attestation_errors(value: Any) -> None:
 def test_naive_datetime_and_bool_time_are_refused() -> None:
     for when in (datetime(2025, 7, 1), True):
         with pytest.raises(attestation.InvalidArgument):
-            verify_quote(QUOTE_V4, GOOD_COLLATERAL, when, Policy())  # type: ignore[arg-type]
+            verify_quote(QUOTE_V4, GOOD_COLLATERAL, when, Policy())
 
 
 @settings(max_examples=100, deadline=None)

@@ -40,10 +40,14 @@ def policy() -> Policy:
 
 
 def rule_of(
-    platform: SimulatedPlatform, quote: bytes, collateral: object, policy: Policy, now: int = AT
+    platform: SimulatedPlatform,
+    quote: bytes,
+    collateral: dict[str, str],
+    policy: Policy,
+    now: int = AT,
 ) -> str:
     with pytest.raises(VerificationFailed) as err:
-        verify_quote(quote, collateral, now, policy, root_ca_der=platform.root_ca_der)  # type: ignore[arg-type]
+        verify_quote(quote, collateral, now, policy, root_ca_der=platform.root_ca_der)
     return err.value.rule
 
 
