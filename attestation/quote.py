@@ -183,19 +183,20 @@ class Quote:
 class _Reader:
     """Bounds-checked little-endian reader that names the field on every failure."""
 
-    __slots__ = ("data", "pos")
+    __slots__ = ("base", "data", "pos")
 
-    def __init__(self, data: bytes, pos: int = 0) -> None:
+    def __init__(self, data: bytes, base: int = 0) -> None:
         self.data = data
-        self.pos = pos
+        self.pos = 0
+        self.base = base  # offset of ``data`` in the quote, for error messages
 
     def take(self, size: int, field: str) -> bytes:
         end = self.pos + size
         if end > len(self.data):
             raise QuoteFormatError(
                 field,
-                f"truncated: needs {size} bytes at offset {self.pos}, "
-                f"quote has {len(self.data) - self.pos} left",
+                f"truncated: needs {size} bytes at offset {self.base + self.pos}, "
+                f"only {len(self.data) - self.pos} remain",
             )
         chunk = self.data[self.pos : end]
         self.pos = end
@@ -315,8 +316,8 @@ def _parse_td_report(reader: _Reader, body_type: int) -> TdReport:
 
 def _parse_signature_data(reader: _Reader, regions: dict[str, tuple[int, int]]) -> SignatureData:
     length = reader.u32("signature_data_length")
-    section = _Reader(reader.take(length, "signature_data"))
-    base = reader.pos - length
+    base = reader.pos
+    section = _Reader(reader.take(length, "signature_data"), base)
 
     def mark(name: str, start: int) -> None:
         regions[name] = (base + start, base + section.pos)
