@@ -34,7 +34,7 @@ from attestation.measure.measurements import (
     load_reference,
     measure,
 )
-from attestation.measure.pe import PeImage, authenticode_sha384
+from attestation.measure.pe import PeImage, authenticode_digest, authenticode_sha384
 from attestation.measure.qemu import QemuVersion, parse_memory
 from attestation.measure.quote import QuoteRegisters, load_quote, quote_registers
 from attestation.measure.replay import Divergence, RegisterResult, ReplayReport, replay
@@ -69,6 +69,7 @@ __all__ = [
     "TdvfSection",
     "VmConfig",
     "VmConfigError",
+    "authenticode_digest",
     "authenticode_sha384",
     "check_initrd",
     "direct_boot_events",

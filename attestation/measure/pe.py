@@ -111,8 +111,13 @@ def section_data(data: bytes, section: PeSection) -> bytes:
 
 def authenticode_sha384(data: bytes, source: str = "kernel") -> bytes:
     """Authenticode SHA-384 of the PE image ``data`` (as EDK2 measures it)."""
+    return authenticode_digest(data, "sha384", source)
+
+
+def authenticode_digest(data: bytes, algorithm: str, source: str = "kernel") -> bytes:
+    """Authenticode digest of ``data`` with any hashlib ``algorithm`` (signatures use sha256)."""
     image = PeImage.parse(data, source)
-    h = hashlib.sha384()
+    h = hashlib.new(algorithm)
     h.update(data[: image.checksum_offset])
     if image.security_entry_offset is None:
         h.update(data[image.checksum_offset + 4 : image.size_of_headers])

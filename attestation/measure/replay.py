@@ -47,6 +47,17 @@ class Divergence:
     expected: bytes | None = None
     actual: bytes | None = None
 
+    def to_json(self) -> dict[str, object]:
+        return {
+            "register": register_name(self.register),
+            "position": self.position,
+            "log_index": self.log_index,
+            "event": self.event,
+            "reason": self.reason,
+            "expected": None if self.expected is None else self.expected.hex(),
+            "actual": None if self.actual is None else self.actual.hex(),
+        }
+
     def describe(self) -> str:
         where = f"{register_name(self.register).upper()} event {self.position}"
         if self.log_index is not None:
@@ -83,6 +94,21 @@ class ReplayReport:
 
     def value(self, register: int) -> bytes:
         return self.registers[register].value
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "registers": {
+                register_name(r.register): {
+                    "value": r.value.hex(),
+                    "expected": None if r.expected is None else r.expected.hex(),
+                    "matches": r.matches,
+                    "events": r.events,
+                }
+                for r in self.registers
+            },
+            "divergences": [d.to_json() for d in self.divergences],
+            "ok": self.ok,
+        }
 
 
 def replay(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import struct
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from typing import Final
@@ -132,19 +133,24 @@ class Tdvf:
     def mrtd(self, ordering: PageOrdering) -> bytes:
         """MRTD as the TDX module computes it for this image under ``ordering``."""
         h = hashlib.sha384()
+        for piece in self.measurement_stream(ordering):
+            h.update(piece)
+        return h.digest()
+
+    def measurement_stream(self, ordering: PageOrdering) -> Iterator[bytes]:
+        """The bytes MRTD hashes, in order: 128-byte records and 256-byte extended chunks."""
         for section in self.sections:
-            pages = section.memory_size // PAGE_SIZE
+            pages = range(section.memory_size // PAGE_SIZE)
             content = self._section_memory(section) if section.extends else b""
             if ordering is PageOrdering.TWO_PASS:
-                for page in range(pages):
-                    _page_add(h, section, page)
-                for page in range(pages):
-                    _mr_extend(h, section, content, page)
+                for page in pages:
+                    yield from _page_add(section, page)
+                for page in pages:
+                    yield from _mr_extend(section, content, page)
             else:
-                for page in range(pages):
-                    _page_add(h, section, page)
-                    _mr_extend(h, section, content, page)
-        return h.digest()
+                for page in pages:
+                    yield from _page_add(section, page)
+                    yield from _mr_extend(section, content, page)
 
     def cfv_digest(self) -> bytes:
         """SHA-384 of the configuration firmware volume (the variable store) as loaded."""
@@ -227,20 +233,20 @@ def _check_section(section: TdvfSection, index: int, file_size: int, source: str
     return section
 
 
-def _page_add(h: hashlib._Hash, section: TdvfSection, page: int) -> None:
+def _page_add(section: TdvfSection, page: int) -> Iterator[bytes]:
     if not section.page_aug:
         gpa = section.memory_address + page * PAGE_SIZE
-        h.update(_PAGE_ADD_HEADER + gpa.to_bytes(8, "little") + _RECORD_TAIL)
+        yield _PAGE_ADD_HEADER + gpa.to_bytes(8, "little") + _RECORD_TAIL
 
 
-def _mr_extend(h: hashlib._Hash, section: TdvfSection, content: bytes, page: int) -> None:
+def _mr_extend(section: TdvfSection, content: bytes, page: int) -> Iterator[bytes]:
     if not section.extends:
         return
     base = page * PAGE_SIZE
     for chunk in range(base, base + PAGE_SIZE, EXTEND_CHUNK):
         gpa = section.memory_address + chunk
-        h.update(_MR_EXTEND_HEADER + gpa.to_bytes(8, "little") + _RECORD_TAIL)
-        h.update(content[chunk : chunk + EXTEND_CHUNK])
+        yield _MR_EXTEND_HEADER + gpa.to_bytes(8, "little") + _RECORD_TAIL
+        yield content[chunk : chunk + EXTEND_CHUNK]
 
 
 # TD HOB (QEMU hw/i386/tdvf-hob.c as measured by OVMF): a PHIT HOB followed by one resource
