@@ -7,6 +7,7 @@ import os
 
 import click
 
+from attestation.cli import attest
 from node._version import __version__
 from node.cli.node_cmds import node_group
 from node.primitives.digest import Digest
@@ -55,3 +56,4 @@ def demo(nodes: int) -> None:
 
 
 main.add_command(node_group)
+main.add_command(attest)
