@@ -111,7 +111,7 @@ def parse_ccel(data: bytes, source: str = "CCEL") -> tuple[LogEvent, ...]:
         raise EventLogError(source, "the log records no SHA-384 digests")
     reader.offset = 32 + size
     events: list[LogEvent] = []
-    while reader.remaining() >= 8 and not _is_padding(data[reader.offset :]):
+    while reader.remaining() and not _is_padding(data[reader.offset : reader.offset + 8]):
         start = reader.offset
         mr_index, kind, count = reader.unpack("<III", f"event {len(events)} header")
         digest = b""
@@ -211,8 +211,9 @@ def _spec_id_digest_sizes(spec: bytes, source: str) -> dict[int, int]:
     return dict(struct.unpack_from("<HH", spec, 28 + 4 * i) for i in range(count))
 
 
-def _is_padding(rest: bytes) -> bool:
-    return rest[:8] in (b"\xff" * 8, bytes(8))
+def _is_padding(head: bytes) -> bool:
+    """Unused log space is erased flash (0xFF) or zeroes; an event never starts that way."""
+    return head in (b"\xff" * len(head), bytes(len(head)))
 
 
 def _describe(kind: int, payload: bytes) -> str:
