@@ -28,7 +28,12 @@ from attestation.measure.events import (
     register_name,
 )
 from attestation.measure.initrd import check_initrd
-from attestation.measure.kernel import ACPI_DATA_SIZE, direct_boot_events, uki_boot_events
+from attestation.measure.kernel import (
+    ACPI_DATA_SIZE,
+    SetupHeaderPatch,
+    direct_boot_events,
+    uki_boot_events,
+)
 from attestation.measure.qemu import (
     DEFAULT_MEMORY,
     DEFAULT_ORDERING,
@@ -153,91 +158,94 @@ def measure(
 ) -> Measurements:
     """Predict MRTD and RTMR0-2 for a TD booted by QEMU with these inputs (see module doc)."""
     _check_combination(firmware, kernel, initrd, uki, cmdline, vm_config)
+    memory_flag = _memory(memory)
     inputs: list[InputRecord] = []
     notes: list[str] = []
     config = _load_config(vm_config, inputs)
     version_text = _agree("qemu_version", qemu_version, config and config.qemu_version, config)
     version = None if version_text is None else QemuVersion.parse(version_text)
-    mem_value = _agree("memory", _memory(memory), config and config.memory, config)
-    mem_source = _origin(memory, config and config.memory)
+    page_ordering, page_source = _resolve_ordering(ordering, version)
+    patched, patch_source = _resolve_patch(patch_setup_header, version)
+    memory_value = _agree("memory", memory_flag, config and config.memory, config)
+    memory_bytes = DEFAULT_MEMORY if memory_value is None else memory_value
     cpu_count = _agree("cpus", cpus, config and config.cpus, config)
-    cpu_source = None if cpu_count is None else _origin(cpus, config and config.cpus)
-    memory_bytes = DEFAULT_MEMORY if mem_value is None else mem_value
 
     mrtd = None
-    page_ordering = page_source = None
     events: list[MeasuredEvent] = []
     if firmware is not None:
         tdvf = Tdvf.parse(_read(firmware, "firmware", inputs), str(firmware))
-        page_ordering, page_source = _resolve_ordering(ordering, version)
+        mrtd = tdvf.mrtd(page_ordering)
         if page_source == _DEFAULT:
             notes.append(
                 f"MRTD assumes {page_ordering.value} page ordering (QEMU >= 9) by default; "
                 "pass the host's QEMU version or the ordering to be sure"
             )
-        mrtd = tdvf.mrtd(page_ordering)
         if config is not None:
             events += rtmr0_events(tdvf, memory=memory_bytes, config=config)
         else:
             notes.append("RTMR0 not computed: it needs a VM config with the ACPI digests")
-
-    patched = patch_source = boot = initrd_address = None
+    patch = None
     if kernel is not None or uki is not None:
-        patched, patch_source = _resolve_patch(patch_setup_header, version)
+        boot_events, patch = _boot_events(
+            kernel, initrd, uki, cmdline or "", memory_bytes, patched, inputs
+        )
+        events += boot_events
         if patch_source == _DEFAULT:
             notes.append(
                 "RTMR1 assumes QEMU patches the kernel's setup header (QEMU <= 10.1) by default; "
                 "pass the host's QEMU version to be sure"
             )
-        if kernel is not None:
-            boot = "direct"
-            kernel_bytes = _read(kernel, "kernel", inputs)
-            initrd_bytes = None
-            if initrd is not None:
-                initrd_bytes = _read(initrd, "initrd", inputs)
-                check_initrd(initrd_bytes, str(initrd))
-            line = cmdline or ""
-            inputs.append(_text_record("cmdline", line))
-            boot_events, patch = direct_boot_events(
-                kernel_bytes,
-                initrd=initrd_bytes,
-                cmdline=line,
-                memory=memory_bytes,
-                patch_header=patched,
-                source=str(kernel),
-            )
-        else:
-            assert uki is not None
-            boot = "uki"
-            boot_events, patch = uki_boot_events(
-                _read(uki, "uki", inputs),
-                memory=memory_bytes,
-                patch_header=patched,
-                source=str(uki),
-            )
-        initrd_address = None if patch is None else patch.initrd_address
-        events += boot_events
     rtmrs = {
         register: fold(e.digest for e in events if e.register == register)
         for register in sorted({e.register for e in events})
     }
+    booted = kernel is not None or uki is not None
     assumptions = Assumptions(
         qemu_version=None if version is None else str(version),
-        page_ordering=page_ordering,
-        page_ordering_source=page_source,
-        setup_header_patched=patched,
-        setup_header_source=patch_source,
+        page_ordering=page_ordering if firmware is not None else None,
+        page_ordering_source=page_source if firmware is not None else None,
+        setup_header_patched=patched if booted else None,
+        setup_header_source=patch_source if booted else None,
         memory=memory_bytes,
-        memory_source=mem_source,
+        memory_source=_origin(memory_flag, config and config.memory),
         cpus=cpu_count,
-        cpus_source=cpu_source,
+        cpus_source=None if cpu_count is None else _origin(cpus, config and config.cpus),
         ovmf_variant=None if config is None else config.ovmf_variant.value,
-        boot=boot,
-        initrd_address=initrd_address,
+        boot=None if not booted else ("direct" if kernel is not None else "uki"),
+        initrd_address=None if patch is None else patch.initrd_address,
         notes=tuple(notes),
     )
     measured = Measurements("", mrtd, rtmrs, tuple(events), tuple(inputs), assumptions)
     return replace(measured, measurement_id=measurement_id or _default_id(measured))
+
+
+def _boot_events(
+    kernel: str | Path | None,
+    initrd: str | Path | None,
+    uki: str | Path | None,
+    cmdline: str,
+    memory: int,
+    patched: bool,
+    inputs: list[InputRecord],
+) -> tuple[list[MeasuredEvent], SetupHeaderPatch | None]:
+    if uki is not None:
+        uki_bytes = _read(uki, "uki", inputs)
+        return uki_boot_events(uki_bytes, memory=memory, patch_header=patched, source=str(uki))
+    assert kernel is not None
+    kernel_bytes = _read(kernel, "kernel", inputs)
+    initrd_bytes = None
+    if initrd is not None:
+        initrd_bytes = _read(initrd, "initrd", inputs)
+        check_initrd(initrd_bytes, str(initrd))
+    inputs.append(_text_record("cmdline", cmdline))
+    return direct_boot_events(
+        kernel_bytes,
+        initrd=initrd_bytes,
+        cmdline=cmdline,
+        memory=memory,
+        patch_header=patched,
+        source=str(kernel),
+    )
 
 
 @dataclass(frozen=True, slots=True)
