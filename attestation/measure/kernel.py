@@ -70,7 +70,11 @@ def patch_setup_header(
     memory: int,
     source: str = "kernel",
 ) -> tuple[bytes, SetupHeaderPatch]:
-    """The kernel bytes as QEMU <= 10.1 hands them to OVMF, and what it changed."""
+    """The kernel bytes as QEMU <= 10.1 hands them to OVMF, and what it changed.
+
+    An image without the "HdrS" magic (a UKI) counts as boot protocol 0: QEMU then writes the
+    legacy command-line magic and offset at 0x20 (in the DOS header), and nothing else.
+    """
     if len(kernel) < 0x400:
         raise KernelImageError(source, "truncated: too short for a Linux setup header")
     header = bytearray(kernel[:_HEADER_SIZE])
@@ -146,7 +150,10 @@ def _vga_mode(cmdline: str, source: str) -> int | None:
 
 
 def load_options(cmdline: str, has_initrd: bool) -> bytes:
-    """The UTF-16LE load options OVMF gives a directly booted kernel (NUL-terminated)."""
+    """The UTF-16LE load options OVMF gives a directly booted kernel (NUL-terminated).
+
+    QEMU always provides a command line (possibly empty), so they are never absent.
+    """
     text = cmdline + (INITRD_LOAD_OPTION if has_initrd else "")
     return (text + "\0").encode("utf-16-le")
 

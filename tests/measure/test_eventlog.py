@@ -12,6 +12,7 @@ import pytest
 
 from attestation.measure import (
     EventLogError,
+    LogEvent,
     MeasuredEvent,
     QuoteError,
     load_event_log,
@@ -38,7 +39,8 @@ CCEL_RTMR1 = (
 
 
 def fixture() -> dict[str, str]:
-    return json.loads(FIXTURE.read_text())
+    document: dict[str, str] = json.loads(FIXTURE.read_text())
+    return document
 
 
 def test_quote_registers_agree_with_dcap_qvl() -> None:
@@ -66,7 +68,7 @@ def test_runtime_digest_is_computed_from_payload() -> None:
     assert compose.digest == expected
 
 
-def tampered(index: int, **changes: str) -> tuple[object, ...]:
+def tampered(index: int, **changes: str) -> tuple[LogEvent, ...]:
     items = json.loads(fixture()["event_log"])
     items[index].update(changes)
     return parse_json_events(items, "tampered.json")
