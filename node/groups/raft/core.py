@@ -234,8 +234,8 @@ class RaftNode:
         except ValueError as exc:
             raise InvalidConfChange(str(exc)) from None
         index = self._log.last_index() + 1
-        self._append([Entry(index, self._term, EntryKind.CONFIG, encode(membership))])
         self._pending_conf_index = index
+        self._append([Entry(index, self._term, EntryKind.CONFIG, encode(membership))])
         logger.info(
             "raft %s: proposed %s %s at %d",
             self._name,
@@ -782,9 +782,11 @@ class RaftNode:
             waiting, self._reads_waiting = self._reads_waiting, []
             for context, origin in waiting:
                 self._leader_read(context, origin)
-        if self._id not in voters and log.committed >= self._pending_conf_index:
-            logger.info("raft %s: removed from the configuration, stepping down", self._name)
-            self._become_follower(self._term, None)
+        if log.committed >= self._pending_conf_index:
+            self._drop_removed_progress()
+            if self._id not in voters:
+                logger.info("raft %s: removed from the configuration, stepping down", self._name)
+                self._become_follower(self._term, None)
 
     def _match_of(self, peer: PeerId) -> int:
         pr = self._progress.get(peer)
@@ -899,9 +901,9 @@ class RaftNode:
         self._membership = membership
         if self._role is not Role.LEADER:
             return
-        for peer in list(self._progress):
-            if peer not in membership:
-                del self._progress[peer]
+        # Removed members keep receiving the log until the change commits, so that they learn
+        # of their removal and stop campaigning (thesis 4.2.2); they are not counted.
+        self._drop_removed_progress()
         for peer in membership.members:
             if peer == self._id:
                 continue
@@ -912,6 +914,15 @@ class RaftNode:
                 pr.is_learner = peer not in membership.voters
         if self._transferee is not None and self._transferee not in membership.voters:
             self._transferee = None
+
+    def _drop_removed_progress(self) -> None:
+        membership = self._membership
+        for peer, pr in list(self._progress.items()):
+            if peer not in membership:
+                if self._log.committed >= self._pending_conf_index:
+                    del self._progress[peer]
+                else:
+                    pr.is_learner = True
 
     def _membership_at(self, index: int) -> Membership:
         found = self._configs[0][1]
