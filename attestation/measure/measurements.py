@@ -161,7 +161,8 @@ def measure(
     memory_flag = _memory(memory)
     inputs: list[InputRecord] = []
     notes: list[str] = []
-    config = _load_config(vm_config, inputs)
+    config_records: list[InputRecord] = []  # listed after the boot files
+    config = _load_config(vm_config, config_records)
     version_text = _agree("qemu_version", qemu_version, config and config.qemu_version, config)
     version = None if version_text is None else QemuVersion.parse(version_text)
     page_ordering, page_source = _resolve_ordering(ordering, version)
@@ -195,6 +196,7 @@ def measure(
                 "RTMR1 assumes QEMU patches the kernel's setup header (QEMU <= 10.1) by default; "
                 "pass the host's QEMU version to be sure"
             )
+    inputs += config_records
     rtmrs = {
         register: fold(e.digest for e in events if e.register == register)
         for register in sorted({e.register for e in events})
