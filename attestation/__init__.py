@@ -26,6 +26,13 @@ from attestation.quote import QeReport, Quote, QuoteHeader, SignatureData, TdRep
 
 if TYPE_CHECKING:
     from attestation.collateral import Collateral, CollateralCache, fetch_collateral
+    from attestation.measure import (
+        MeasureError,
+        Measurements,
+        load_event_log,
+        measure,
+        replay,
+    )
     from attestation.providers import (
         TSM_REPORT_ROOT,
         ConfigfsOps,
@@ -51,6 +58,11 @@ _LAZY = {
     "SimulatedProvider": "attestation.providers",
     "detect_provider": "attestation.providers",
     "SimulatedPlatform": "attestation.simulated",
+    "MeasureError": "attestation.measure",
+    "Measurements": "attestation.measure",
+    "load_event_log": "attestation.measure",
+    "measure": "attestation.measure",
+    "replay": "attestation.measure",
 }
 
 __all__ = [
@@ -66,6 +78,8 @@ __all__ = [
     "ConfigfsTsmProvider",
     "InvalidArgument",
     "MaskedValue",
+    "MeasureError",
+    "Measurements",
     "MeasurementRecord",
     "Policy",
     "PolicyError",
@@ -85,7 +99,10 @@ __all__ = [
     "VerificationReport",
     "detect_provider",
     "fetch_collateral",
+    "load_event_log",
+    "measure",
     "parse_quote",
+    "replay",
     "verify_quote",
 ]
 

@@ -7,8 +7,10 @@
     ├── CollateralError        collateral that cannot be loaded, parsed or fetched
     ├── VerificationFailed     a quote rejected: ``.rule`` names the check that failed
     │   └── PolicyViolation    rejected by our policy (not by the DCAP signature chain)
-    └── ProviderError          a quote provider failed to produce a quote
-        └── ProviderUnavailable  no provider on this machine (no configfs-tsm, no simulation)
+    ├── ProviderError          a quote provider failed to produce a quote
+    │   └── ProviderUnavailable  no provider on this machine (no configfs-tsm, no simulation)
+    ├── SimulatedPlatformError the simulated TDX platform (attestation/simulated/errors.py)
+    └── MeasureError           offline measurement (attestation/measure/errors.py)
 
 Errors of dcap-qvl, cryptography and the OS are translated at the package boundary; nothing
 foreign escapes the public API.

@@ -1,6 +1,6 @@
 """The measurement package's exception tree.
 
-    MeasureError             base: every error raised by ``attestation.measure``
+    MeasureError             base (an AttestationError): every error of ``attestation.measure``
     ├── InputFileError       a file that is missing, unreadable, empty or truncated
     ├── FirmwareError        a firmware image without usable TDX (TDVF) metadata
     ├── KernelImageError     a kernel/UKI that is not a well-formed PE/COFF image
@@ -15,8 +15,10 @@ the public API.
 
 from __future__ import annotations
 
+from attestation.errors import AttestationError
 
-class MeasureError(Exception):
+
+class MeasureError(AttestationError):
     """Base of every error the measurement package raises; ``source`` names the input."""
 
     def __init__(self, source: str, message: str) -> None:

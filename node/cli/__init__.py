@@ -8,6 +8,7 @@ import os
 import click
 
 from attestation.cli import attest
+from attestation.measure.cli import measure_command
 from node._version import __version__
 from node.cli.node_cmds import node_group
 from node.primitives.digest import Digest
@@ -57,3 +58,4 @@ def demo(nodes: int) -> None:
 
 main.add_command(node_group)
 main.add_command(attest)
+main.add_command(measure_command)
