@@ -317,6 +317,10 @@ class Catalog:
     def __contains__(self, peer_id: object) -> bool:
         return peer_id in self._entries
 
+    def holds_encoding(self, data: bytes) -> bool:
+        """Whether ``data`` is exactly the encoding of an entry held."""
+        return data in self._by_encoding
+
     def signed(self, peer_id: PeerId) -> SignedPeerEntry | None:
         return self._entries.get(peer_id)
 

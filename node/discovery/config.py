@@ -38,7 +38,7 @@ class DiscoveryConfig:
     dial_backoff_ms: int = 1_000
     """First wait before re-dialling a peer that failed; doubles up to ``max_dial_backoff_ms``."""
     max_dial_backoff_ms: int = 60_000
-    sync_timeout_ms: int = 10_000
+    sync_timeout_ms: int = 5_000
     sync_attempts: int = 3
     graft_timeout_ms: int = 600
     """Wait this long for an eager copy of a rumour announced by IHave before pulling it."""

@@ -106,6 +106,9 @@ class DiscoveryStatistics:
 class _Link:
     since_ms: int
     next_ping_ms: int
+    settled: bool = False
+    """Its first sync has been exchanged: until then the link is not evicted (unless the view
+    is twice over its maximum), or a joiner could be dropped before it learns anything."""
 
 
 @dataclass(slots=True)
@@ -347,9 +350,8 @@ class DiscoveryCore:
             and dialing.shuffle
             and len(self._links) > self.config.target_neighbours
         ):
-            self._evict(1, keep=peer)
-        if len(self._links) > self.config.max_neighbours:
-            self._evict(len(self._links) - self.config.max_neighbours, keep=peer)
+            self._evict(self._settled_links(now_ms, keep=peer)[:1])
+        self._trim(now_ms, keep=peer)
         return self._finish()
 
     def peer_disconnected(self, peer: PeerId, now_ms: int) -> list[Output]:
@@ -357,6 +359,8 @@ class DiscoveryCore:
         if self._closed:
             return []
         self._unlink(peer)
+        if self._syncs.pop(peer, None) is not None:
+            self._sync_failed(peer, "connection closed before the sync finished")
         self._schedule_maintain(now_ms)
         return self._finish()
 
@@ -451,6 +455,8 @@ class DiscoveryCore:
     # ================================================================== merging
 
     def _merge_entry(self, data: bytes, source: PeerId, now_ms: int) -> bool:
+        if self._catalog.holds_encoding(data):
+            return False  # the common case in syncs and overlapping gossip: nothing to do
         return self._accept_entry(self._catalog.insert_encoded(data, now_ms), source, now_ms)
 
     def _accept_entry(self, outcome: Outcome, source: PeerId | None, now_ms: int) -> bool:
@@ -557,19 +563,16 @@ class DiscoveryCore:
     def _pull_missing(self, now_ms: int) -> None:
         wants: dict[PeerId, list[RumourId]] = {}
         retry_at = now_ms + self.config.graft_timeout_ms
-        for rumour_id, announcers in self._rumours.grafts_due(now_ms):
+        for rumour_id in self._rumours.grafts_due(now_ms):
             if self._catalog.holds(
                 rumour_id.peer_id, rumour_id.version, departed=rumour_id.departed
             ):
                 self._rumours.resolved(rumour_id)
                 continue
-            while announcers and announcers[0] not in self._links:
-                announcers.pop(0)
-            if not announcers:
-                self._rumours.resolved(rumour_id)
-                continue
-            wants.setdefault(announcers.pop(0), []).append(rumour_id)
-            self._rumours.retry_later(rumour_id, retry_at)
+            announcer = self._rumours.next_announcer(rumour_id, self._links.__contains__)
+            if announcer is not None:
+                wants.setdefault(announcer, []).append(rumour_id)
+                self._rumours.retry_later(rumour_id, retry_at)
         for peer, rumour_ids in wants.items():
             self._send(peer, IWant(tuple(rumour_ids)))
 
@@ -618,6 +621,9 @@ class DiscoveryCore:
                 del self._accepting[next(iter(self._accepting))]
             return
         self._counts["syncs_served"] += 1
+        link = self._links.get(peer)
+        if link is not None:
+            link.settled = True
         reply = [self._local.signed.encode()]
         reply.extend(e for e in self._catalog.encoded_entries(now_ms) if e not in received)
         chunks = list(_chunked(reply, self.config.max_message_bytes))
@@ -634,6 +640,9 @@ class DiscoveryCore:
         sync.accepted += accepted
         if last:
             del self._syncs[peer]
+            link = self._links.get(peer)
+            if link is not None:
+                link.settled = True
             self._counts["syncs_completed"] += 1
             self._out.append(SyncCompleted(peer, sync.accepted))
 
@@ -696,6 +705,7 @@ class DiscoveryCore:
         self._maintain_at = (
             now_ms + self.config.maintain_interval_ms if len(self._links) < target else None
         )
+        self._trim(now_ms)
 
     def _shuffle(self, now_ms: int) -> None:
         self._shuffle_at = now_ms + self._jittered(
@@ -741,10 +751,35 @@ class DiscoveryCore:
             self._sync_failed(peer, reason)
         self._schedule_maintain(now_ms)
 
-    def _evict(self, count: int, *, keep: PeerId) -> None:
-        victims = [p for p in self._links if p != keep and p not in self._syncs]
-        for peer in self._rng.sample(victims, min(count, len(victims))):
+    def _settled_links(self, now_ms: int, *, keep: PeerId | None) -> list[PeerId]:
+        """Links that may be evicted, in random order."""
+        settle_ms = self.config.sync_timeout_ms
+        peers = [
+            peer
+            for peer, link in self._links.items()
+            if peer != keep
+            and peer not in self._syncs
+            and (link.settled or link.since_ms + settle_ms <= now_ms)
+        ]
+        self._rng.shuffle(peers)
+        return peers
+
+    def _trim(self, now_ms: int, *, keep: PeerId | None = None) -> None:
+        """Evict random settled neighbours beyond the maximum; beyond twice the maximum (a
+        join storm), unsettled ones too."""
+        limit = self.config.max_neighbours
+        if len(self._links) > limit:
+            self._evict(self._settled_links(now_ms, keep=keep)[: len(self._links) - limit])
+        if len(self._links) > 2 * limit:
+            others = [peer for peer in self._links if peer != keep]
+            self._evict(self._rng.sample(others, len(self._links) - 2 * limit))
+        if len(self._links) > limit:
+            self._maintain_at = now_ms + self.config.maintain_interval_ms
+
+    def _evict(self, victims: Sequence[PeerId]) -> None:
+        for peer in victims:
             self._unlink(peer)
+            self._syncs.pop(peer, None)
             self._out.append(Disconnect(peer, DisconnectReason.VIEW_FULL))
 
     def _unlink(self, peer: PeerId) -> None:

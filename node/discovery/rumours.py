@@ -4,12 +4,13 @@ A rumour is one entry version (or departure) that this node has just accepted. T
 the seen-cache: only an accepted, newer version becomes a rumour, so each is forwarded once.
 Rumours wait here until the next round (at most one round per gossip interval), newest version
 per peer only. Rumours announced to us by IHave wait in ``missing`` until the eager copy arrives
-or the graft timeout passes, when they are pulled from one announcer after another.
+or the graft timeout passes, when they are pulled from the announcers in turn.
 """
 
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from node.discovery.messages import RumourId
@@ -17,6 +18,8 @@ from node.primitives import PeerId
 
 MAX_MISSING = 16_384
 """Bound on rumours announced but not yet received (a flood of IHave cannot grow memory)."""
+PULL_ATTEMPTS = 4
+"""Pulls of one rumour (a lost IWant or answer is retried, from the next announcer)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +29,12 @@ class Rumour:
     """The signed entry or departure notice, encoded."""
     source: PeerId | None
     """The neighbour it came from (None: local); it is not sent back there."""
+
+
+@dataclass(slots=True)
+class _Missing:
+    announcers: list[PeerId]
+    attempts: int = 0
 
 
 class Rumours:
@@ -44,7 +53,7 @@ class Rumours:
         self._pending: dict[tuple[PeerId, bool], Rumour] = {}
         self._first_pending_ms = 0
         self._last_round_ms: int | None = None
-        self._missing: dict[RumourId, list[PeerId]] = {}
+        self._missing: dict[RumourId, _Missing] = {}
         self._graft_heap: list[tuple[int, int, RumourId]] = []
         self._seq = 0
 
@@ -84,15 +93,15 @@ class Rumours:
 
     def announced(self, rumour_id: RumourId, by: PeerId, due_ms: int) -> None:
         """``by`` has ``rumour_id``; pull it from there at ``due_ms`` unless it arrives."""
-        announcers = self._missing.get(rumour_id)
-        if announcers is None:
+        missing = self._missing.get(rumour_id)
+        if missing is None:
             if len(self._missing) >= MAX_MISSING:
                 return
-            self._missing[rumour_id] = [by]
+            self._missing[rumour_id] = _Missing([by])
             self._seq += 1
             heapq.heappush(self._graft_heap, (due_ms, self._seq, rumour_id))
-        elif by not in announcers:
-            announcers.append(by)
+        elif by not in missing.announcers:
+            missing.announcers.append(by)
 
     def next_graft(self) -> int | None:
         while self._graft_heap:
@@ -102,20 +111,29 @@ class Rumours:
             heapq.heappop(self._graft_heap)
         return None
 
-    def grafts_due(self, now_ms: int) -> list[tuple[RumourId, list[PeerId]]]:
-        """Rumours to pull now, each with the announcers not yet asked (first one: ask now).
-
-        The caller asks the first announcer still connected and calls ``retry_later`` (the
-        next announcer is asked then) or ``resolved`` (the catalog holds it, or no one is left).
-        """
-        due: list[tuple[RumourId, list[PeerId]]] = []
+    def grafts_due(self, now_ms: int) -> list[RumourId]:
+        """Rumours still missing whose pull is due now."""
+        due: list[RumourId] = []
         while self._graft_heap and self._graft_heap[0][0] <= now_ms:
             _, _, rumour_id = heapq.heappop(self._graft_heap)
-            announcers = self._missing.get(rumour_id)
-            if announcers is None:
-                continue
-            due.append((rumour_id, announcers))
+            if rumour_id in self._missing:
+                due.append(rumour_id)
         return due
+
+    def next_announcer(
+        self, rumour_id: RumourId, reachable: Callable[[PeerId], bool]
+    ) -> PeerId | None:
+        """The announcer to pull ``rumour_id`` from now, taking reachable announcers in turn;
+        None (and the rumour is forgotten) when none is reachable or all attempts are used."""
+        missing = self._missing.get(rumour_id)
+        if missing is None:
+            return None
+        candidates = [peer for peer in missing.announcers if reachable(peer)]
+        if not candidates or missing.attempts >= PULL_ATTEMPTS:
+            del self._missing[rumour_id]
+            return None
+        missing.attempts += 1
+        return candidates[(missing.attempts - 1) % len(candidates)]
 
     def retry_later(self, rumour_id: RumourId, due_ms: int) -> None:
         self._seq += 1
