@@ -45,6 +45,7 @@ from node.groups.raft.records import (
     Snapshot,
     SnapshotMeta,
 )
+from node.groups.raft.sqlite_storage import SqliteStorage, StorageStatistics
 from node.groups.raft.storage import MemoryStorage, Storage
 
 __all__ = [
@@ -82,8 +83,10 @@ __all__ = [
     "SnapshotMeta",
     "SnapshotOutOfDate",
     "SoftState",
+    "SqliteStorage",
     "Storage",
     "StorageError",
+    "StorageStatistics",
     "TimeoutNow",
     "Unavailable",
     "UsageError",

@@ -79,7 +79,9 @@ class SqliteStorage:
         self._commits = self._entries_written = self._bytes_written = 0
         self._commit_seconds = 0.0
         try:
-            self._db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            self._db = sqlite3.connect(
+                self._path, timeout=0, isolation_level=None, check_same_thread=False
+            )
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open the Raft log: {exc}", self._path) from None
         try:
