@@ -34,6 +34,7 @@ import random
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from node.discovery._codec import decode_strict
 from node.discovery.catalog import Catalog, CatalogSnapshot, Outcome, Verdict
 from node.discovery.config import DiscoveryConfig
 from node.discovery.departure import GracefulDeparture
@@ -298,7 +299,7 @@ class DiscoveryCore:
         if self._closed:
             return []
         try:
-            message = message_decoder.decode(body)
+            message = decode_strict(message_decoder, body, "discovery")
         except DecodeError as exc:
             self._counts["messages_dropped"] += 1
             _log.warning("dropped discovery message from %s: %s", peer.short(), exc)

@@ -12,6 +12,7 @@ from functools import lru_cache
 import blake3
 import msgspec
 
+from node.discovery._codec import decode_strict
 from node.discovery.entry import SIGNATURE_SIZE, Version
 from node.discovery.errors import InvalidDeparture
 from node.errors import DecodeError
@@ -115,7 +116,7 @@ class GracefulDeparture:
 @lru_cache(maxsize=1024)
 def _decode_verified(data: bytes) -> GracefulDeparture:
     try:
-        wire = _decoder.decode(data)
+        wire = decode_strict(_decoder, data, "departure")
     except DecodeError as exc:
         raise InvalidDeparture(f"malformed notice ({exc})") from None
     body = wire.body
