@@ -24,7 +24,7 @@ from node.discovery import (
     SignedPeerEntry,
     encode_entry,
 )
-from node.discovery.entry import _signing_digest, _SignedWire
+from node.discovery.entry import _SignedWire, _signing_digest
 from node.primitives import Digest, Ticket, encode
 from tests.discovery.conftest import NETWORK, NOW, key
 
