@@ -264,8 +264,8 @@ def inspect_cmd(
       mosaik ticket inspect node.ticket --peer PEER_ID --network demo --start-ms 1750000000000
       mosaik ticket mint jwt ... | mosaik ticket inspect - --json
     """
-    ticket = read_ticket(ticket_file)
     try:
+        ticket = read_ticket(ticket_file)
         description = describe_ticket(
             ticket,
             peer_id=peer_id,
@@ -273,7 +273,9 @@ def inspect_cmd(
             start_ms=start_ms,
         )
     except TicketRejected as exc:
-        raise click.ClickException(f"{ticket_file.name}: {exc}") from None
+        raise click.ClickException(
+            f"cannot read the ticket: check {exc.check}: {exc.detail}"
+        ) from None
     if as_json:
         click.echo(json.dumps(description, indent=2, sort_keys=True))
         return
@@ -438,7 +440,10 @@ def verify_cmd(
             INTEL_ROOT_CA_SHA256
         )
         validator = _tdx_validator(policy_file, collateral_file, root_der)
-    ticket = read_ticket(ticket_file)
+    try:
+        ticket = read_ticket(ticket_file)
+    except TicketRejected as exc:
+        raise click.ClickException(f"REJECTED: check {exc.check}: {exc.detail}") from None
     if ticket.class_id != validator.class_id:
         wanted = class_name(validator.class_id)
         raise click.ClickException(

@@ -208,12 +208,12 @@ def key_material(
 
 
 def read_ticket(stream: IO[bytes]) -> Ticket:
-    """The ticket in a ticket file; a malformed file is exit 1 naming the file and the check."""
+    """The ticket in a ticket file; ``TicketRejected("format", ...)`` names the file."""
     name = getattr(stream, "name", "-")
     try:
         return load_ticket(stream.read(MAX_TICKET_FILE_SIZE + 1))
     except TicketRejected as exc:
-        raise click.ClickException(f"{name}: {exc}") from None
+        raise TicketRejected(exc.check, f"{name}: {exc.detail}") from None
 
 
 def emit(ticket: Ticket, out: Path | None, summary: str) -> None:
