@@ -5,6 +5,7 @@ Streams, groups and collections accept ``require_ticket=`` validators; a peer is
 its entry changes and re-validation fails.
 """
 
+from node.tickets.describe import describe_ticket
 from node.tickets.errors import (
     MintError,
     QuoteRejected,
@@ -26,6 +27,7 @@ from node.tickets.tdx_ticket import (
     mint_tdx_ticket,
     tdx_report_data,
 )
+from node.tickets.ticket_file import TICKET_FILE_FORMAT, dump_ticket, load_ticket
 from node.tickets.timer import ExpiryTimer
 from node.tickets.validation import (
     At,
@@ -43,6 +45,7 @@ __all__ = [
     "JWT_CLASS",
     "MAX_TICKET_SIZE",
     "TDX_CLASS",
+    "TICKET_FILE_FORMAT",
     "At",
     "Expiry",
     "ExpiryTimer",
@@ -62,9 +65,12 @@ __all__ = [
     "TdxTicketValidator",
     "TicketsRejected",
     "decode_tdx_ticket",
+    "describe_ticket",
+    "dump_ticket",
     "earliest",
     "encode_tdx_ticket",
     "latest",
+    "load_ticket",
     "mint_tdx_ticket",
     "tdx_report_data",
     "validate_all",
