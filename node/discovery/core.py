@@ -525,21 +525,20 @@ class DiscoveryCore:
 
     def _gossip_round(self, now_ms: int) -> None:
         rumours = self._rumours.take_round(now_ms)
-        links = list(self._links)
-        if not links:
-            return
-        eager = set(self._rng.sample(links, min(self.config.fanout, len(links))))
-        for peer in links:
+        news: dict[PeerId, list[Rumour]] = {}
+        for peer in self._links:
             items = [r for r in rumours if r.source != peer and r.id.peer_id != peer]
-            if not items:
-                continue
+            if items:
+                news[peer] = items
+        eager = set(self._rng.sample(list(news), min(self.config.fanout, len(news))))
+        step = max(1, self.config.max_message_bytes // _ID_BYTES)
+        for peer, items in news.items():
             if peer in eager:
                 self._send_gossip(peer, items)
                 continue
             # Local news goes to every neighbour in full; relayed news only by id.
             self._send_gossip(peer, [r for r in items if r.source is None])
             ids = [r.id for r in items if r.source is not None]
-            step = max(1, self.config.max_message_bytes // _ID_BYTES)
             for i in range(0, len(ids), step):
                 self._send(peer, IHave(tuple(ids[i : i + step])))
 
@@ -622,9 +621,7 @@ class DiscoveryCore:
                 del self._accepting[next(iter(self._accepting))]
             return
         self._counts["syncs_served"] += 1
-        link = self._links.get(peer)
-        if link is not None:
-            link.settled = True
+        self._settle(peer, now_ms)
         reply = [self._local.signed.encode()]
         reply.extend(e for e in self._catalog.encoded_entries(now_ms) if e not in received)
         chunks = list(_chunked(reply, self.config.max_message_bytes))
@@ -641,9 +638,7 @@ class DiscoveryCore:
         sync.accepted += accepted
         if last:
             del self._syncs[peer]
-            link = self._links.get(peer)
-            if link is not None:
-                link.settled = True
+            self._settle(peer, now_ms)
             self._counts["syncs_completed"] += 1
             self._out.append(SyncCompleted(peer, sync.accepted))
 
@@ -751,6 +746,12 @@ class DiscoveryCore:
             del self._wanted_syncs[peer]
             self._sync_failed(peer, reason)
         self._schedule_maintain(now_ms)
+
+    def _settle(self, peer: PeerId, now_ms: int) -> None:
+        link = self._links.get(peer)
+        if link is not None and not link.settled:
+            link.settled = True
+            self._trim(now_ms)
 
     def _settled_links(self, now_ms: int, *, keep: PeerId | None) -> list[PeerId]:
         """Links that may be evicted, in random order."""
