@@ -133,6 +133,7 @@ network_option = click.option(
 )
 start_ms_option = click.option(
     "--start-ms",
+    metavar="MS",
     type=click.IntRange(0, I64_MAX),
     help="Start time (ms) of the peer's entry: a TDX ticket serves one run of a node.",
 )
