@@ -5,6 +5,7 @@ Order of checks, each a named rule (``VerificationFailed.rule``)::
     quote_format             the bytes parse as a TDX v4/v5 quote
     collateral.*             collateral parses and is inside its validity window at ``now``
     signature_chain.*        the quote's PCK chain is canonical PEM ending in the trusted root
+    collateral.chain.*       so are the collateral's issuer chains
     (dcap-qvl)               root -> TCB info/QE identity signatures -> PCK chain and CRLs ->
                              QE report signature and binding -> quote signature -> TCB level
     (policy)                 tcb_status, advisories, td_attributes.*, xfam, mr_config_id,
@@ -175,6 +176,7 @@ def verify_quote(
 
     root_fingerprint, root_name = _root_identity(root_ca_der)
     _check_certification_chain(parsed, root_fingerprint, root_name)
+    _check_collateral_chains(material.dcap, root_fingerprint, root_name)
     try:
         if root_ca_der is None:
             verified = dcap_qvl.verify(parsed.raw, material.dcap, now_s)
@@ -244,21 +246,39 @@ def _check_certification_chain(quote: Quote, root_fingerprint: str, root_name: s
     # Real quotes end the PEM text with an optional single NUL terminator.
     text = data.certification_data
     text = text[:-1] if text.endswith(b"\x00") else text
+    _check_pem_chain(text, "PCK chain", "signature_chain", root_fingerprint, root_name)
+
+
+def _check_collateral_chains(dcap: Any, root_fingerprint: str, root_name: str) -> None:
+    for name in ("pck_crl_issuer_chain", "tcb_info_issuer_chain", "qe_identity_issuer_chain"):
+        text = getattr(dcap, name).encode()
+        _check_pem_chain(text, name, "collateral.chain", root_fingerprint, root_name)
+
+
+def _check_pem_chain(
+    text: bytes, what: str, rule: str, root_fingerprint: str, root_name: str
+) -> None:
+    """A chain must be canonical PEM ending in the trusted root.
+
+    dcap-qvl verifies signatures up to the root it is given and ignores both the chain's own
+    copy of the root and bytes outside the DER; we refuse both so no byte of a chain is free.
+    """
     try:
         certs = x509.load_pem_x509_certificates(text)
     except Exception as exc:  # cryptography raises ValueError, InvalidVersion and others
-        raise VerificationFailed("signature_chain", f"PCK chain does not decode: {exc}") from None
-    if b"".join(cert.public_bytes(Encoding.PEM) for cert in certs) != text:
+        raise VerificationFailed(rule, f"{what} does not decode: {exc}") from None
+    canonical = b"".join(cert.public_bytes(Encoding.PEM) for cert in certs)
+    if canonical != text and canonical != text + b"\n":
         raise VerificationFailed(
-            "signature_chain.encoding", "PCK chain is not canonical PEM (bytes outside the DER)"
+            f"{rule}.encoding", f"{what} is not canonical PEM (bytes outside the DER)"
         )
     if len(certs) < 2:
-        raise VerificationFailed("signature_chain", "PCK chain holds fewer than two certificates")
+        raise VerificationFailed(rule, f"{what} holds fewer than two certificates")
     embedded = hashlib.sha256(certs[-1].public_bytes(Encoding.DER)).hexdigest()
     if embedded != root_fingerprint:
         raise VerificationFailed(
-            "signature_chain.root",
-            f"chain ends in a root with sha256 {embedded[:16]}, not the trusted {root_name}",
+            f"{rule}.root",
+            f"{what} ends in a root with sha256 {embedded[:16]}, not the trusted {root_name}",
         )
 
 

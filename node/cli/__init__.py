@@ -12,6 +12,7 @@ from attestation.measure.cli import measure_command
 from node._version import __version__
 from node.cli.node_cmds import node_group
 from node.primitives.digest import Digest
+from node.tickets.cli import ticket_group
 
 
 @click.group()
@@ -59,3 +60,4 @@ def demo(nodes: int) -> None:
 main.add_command(node_group)
 main.add_command(attest)
 main.add_command(measure_command)
+main.add_command(ticket_group)
