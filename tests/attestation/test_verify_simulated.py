@@ -193,3 +193,20 @@ def test_fixed_td_attribute_rules_agree_with_dcap_qvl_bit_by_bit(
         if full != offline:
             disagreements.append((bit, full, offline))
     assert not disagreements
+
+
+@pytest.mark.parametrize(
+    "name", ["pck_crl_issuer_chain", "tcb_info_issuer_chain", "qe_identity_issuer_chain"]
+)
+def test_collateral_chains_must_be_canonical_and_end_in_the_trusted_root(
+    platform: SimulatedPlatform, collateral: dict[str, str], policy: Policy, name: str
+) -> None:
+    quote = platform.quote(REPORT_DATA)
+    # dcap-qvl ignores a chain's copy of the root and whitespace: both would be free bytes.
+    padded = {**collateral, name: collateral[name].replace("\n", "\n ", 1)}
+    assert rule_of(platform, quote, padded, policy).startswith("collateral.chain")
+    other_root = SimulatedPlatform.ephemeral(seed=4).root_ca_pem
+    if isinstance(other_root, bytes):
+        other_root = other_root.decode()
+    foreign = {**collateral, name: collateral[name] + other_root}
+    assert rule_of(platform, quote, foreign, policy) == "collateral.chain.root"
