@@ -22,7 +22,7 @@ class DiscoveryConfig:
     announce_jitter: float = 0.5
     gossip_interval_ms: int = 200
     """Rumours learnt since the last round are pushed at most this often (one round)."""
-    fanout: int = 3
+    fanout: int = 4
     """Neighbours that get a round's rumours eagerly; the others get their ids (IHave)."""
     target_neighbours: int = 5
     """Dial catalog peers while fewer neighbours than this are connected."""
@@ -40,7 +40,7 @@ class DiscoveryConfig:
     max_dial_backoff_ms: int = 60_000
     sync_timeout_ms: int = 5_000
     sync_attempts: int = 3
-    graft_timeout_ms: int = 600
+    graft_timeout_ms: int = 400
     """Wait this long for an eager copy of a rumour announced by IHave before pulling it."""
     ping_interval_ms: int = 30_000
     """Each neighbour is pinged this often (RTT and a fresh entry)."""

@@ -621,12 +621,12 @@ class DiscoveryCore:
                 del self._accepting[next(iter(self._accepting))]
             return
         self._counts["syncs_served"] += 1
-        self._settle(peer, now_ms)
         reply = [self._local.signed.encode()]
         reply.extend(e for e in self._catalog.encoded_entries(now_ms) if e not in received)
         chunks = list(_chunked(reply, self.config.max_message_bytes))
         for i, chunk in enumerate(chunks):
             self._send(peer, SyncResponse(nonce, chunk, last=i == len(chunks) - 1))
+        self._settle(peer, now_ms)
 
     def _on_sync_response(
         self, peer: PeerId, nonce: int, entries: Sequence[bytes], last: bool, now_ms: int
@@ -751,7 +751,7 @@ class DiscoveryCore:
         link = self._links.get(peer)
         if link is not None and not link.settled:
             link.settled = True
-            self._trim(now_ms)
+            self._trim(now_ms, keep=peer)
 
     def _settled_links(self, now_ms: int, *, keep: PeerId | None) -> list[PeerId]:
         """Links that may be evicted, in random order."""

@@ -219,6 +219,9 @@ class Simulation:
                 return False
         return True
 
+    def index_of(self, peer: PeerId) -> int:
+        return self._by_peer[peer]
+
     def degrees(self) -> list[int]:
         return [len(node.core.neighbours) for node in self.alive()]
 
