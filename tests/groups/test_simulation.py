@@ -26,6 +26,10 @@ HEAL_BOUND = 400  # ticks = 40 election timeouts; deep runs of 10,000 seeds stay
 
 def scenario(seed: int, voters: int) -> Simulation:
     rng = random.Random(seed * 7919 + voters)
+    # Most seeds run the default safeguards. Without pre-vote and check-quorum, a removed
+    # member that missed its removal can disrupt elections forever (thesis 4.2.3), so those
+    # seeds change no membership: they still check safety, and liveness of plain Raft.
+    guarded = rng.random() < 0.85
     faults = Faults(
         drop=rng.choice((0.0, 0.05, 0.15, 0.3)),
         duplicate=rng.choice((0.0, 0.05, 0.1)),
@@ -34,11 +38,10 @@ def scenario(seed: int, voters: int) -> Simulation:
         crash_in_ready=rng.choice((0.0, 0.002, 0.01)),
         partition=rng.choice((0.0, 0.02, 0.05)),
         heal=rng.choice((0.02, 0.05, 0.2)),
-        conf_change=rng.choice((0.0, 0.03, 0.08)),
+        conf_change=rng.choice((0.0, 0.03, 0.08)) if guarded else 0.0,
         transfer=rng.choice((0.0, 0.01, 0.03)),
         snapshot_after=rng.choice((0, 5, 10, 30)),
     )
-    guarded = rng.random() < 0.85
     config = RaftConfig(
         election_ticks=10,
         heartbeat_ticks=rng.choice((1, 2, 3)),

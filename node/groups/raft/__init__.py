@@ -6,7 +6,8 @@ each ``Ready`` in the order its fields document, then calls ``advance()``.
 """
 
 from node.groups.raft.config import LeadershipPreference, PreferenceKind, RaftConfig
-from node.groups.raft.core import RaftNode, bootstrap
+from node.groups.raft.configs import bootstrap
+from node.groups.raft.core import RaftNode
 from node.groups.raft.errors import (
     Compacted,
     CorruptStorage,

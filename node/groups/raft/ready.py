@@ -69,3 +69,21 @@ class Ready(msgspec.Struct, frozen=True):
     read_states: tuple[ReadState, ...]
     messages: tuple[Message, ...]
     must_sync: bool
+
+
+class Outbox:
+    """Messages and read states gathered for the next Ready."""
+
+    __slots__ = ("messages", "read_states")
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self.read_states: list[ReadState] = []
+
+    def send(self, msg: Message) -> None:
+        self.messages.append(msg)
+
+    def take(self) -> tuple[tuple[Message, ...], tuple[ReadState, ...]]:
+        messages, read_states = tuple(self.messages), tuple(self.read_states)
+        self.messages, self.read_states = [], []
+        return messages, read_states
