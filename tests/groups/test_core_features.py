@@ -325,3 +325,26 @@ def test_snapshot_older_than_the_commit_is_ignored() -> None:
     c[2].storage.save(rd.hard_state, rd.entries, rd.snapshot)
     follower.advance(rd)
     assert follower.first_index == 1
+
+
+def test_shell_reports_steer_replication() -> None:
+    c = Cluster([1, 2, 3])
+    c.elect(1)
+    leader = c.core(1)
+    assert leader.follower_progress()[peer(2)].state == "replicate"
+    leader.report_unreachable(peer(2))
+    assert leader.follower_progress()[peer(2)].state == "probe"
+    c.isolate(3)
+    for i in range(5):
+        leader.propose(bytes([i]))
+    c.deliver()
+    _compact(c, 1)
+    c.heal()
+    c.drop = lambda m: isinstance(m, InstallSnapshot)  # the transport failed to send it
+    c.tick(1)
+    assert leader.follower_progress()[peer(3)].state == "snapshot"
+    leader.report_snapshot(peer(3), delivered=False)
+    assert leader.follower_progress()[peer(3)].state == "probe"
+    c.heal()
+    c.tick(2)
+    assert c.core(3).commit_index == leader.commit_index

@@ -285,3 +285,23 @@ def test_a_raft_node_restarts_from_its_sqlite_log(tmp_path: Path) -> None:
         assert core.role is Role.LEADER and core.term == term + 1
         stats = storage.statistics()
         assert stats.commits >= 1 and stats.commit_p50 > 0 and stats.entries_written >= 1
+
+
+@pytest.mark.parametrize(
+    ("sql", "reason"),
+    [
+        ("DELETE FROM hard_state", "row is missing"),
+        ("UPDATE hard_state SET vote = x'0102'", "invalid hard state"),
+        ("UPDATE snapshot SET membership = x'00'", "invalid hard state or snapshot"),
+        ("UPDATE hard_state SET commit_index = 99", "outside the log"),
+    ],
+)
+def test_invalid_rows_are_refused(tmp_path: Path, sql: str, reason: str) -> None:
+    path = tmp_path / "raft.db"
+    filled(path)
+    db = sqlite3.connect(path)
+    db.execute(sql)
+    db.commit()
+    db.close()
+    with pytest.raises(CorruptStorage, match=reason):
+        SqliteStorage(path)

@@ -32,7 +32,7 @@ class ReadQueue:
     def __init__(self) -> None:
         self._queue: deque[PendingRead] = deque()
         self._acked: dict[PeerId, int] = {}
-        self._seq = 0  # never reset: a late answer can never confirm a newer request
+        self._seq = 0
 
     def add(self, index: int, context: bytes, origin: PeerId) -> bytes:
         """Queue a read at commit ``index``; returns the heartbeat context that confirms it."""
@@ -67,7 +67,3 @@ class ReadQueue:
         while self._queue and self._queue[0].seq <= confirmed:
             released.append(self._queue.popleft())
         return released
-
-    def clear(self) -> None:
-        self._queue.clear()
-        self._acked.clear()
