@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from node.discovery._codec import decode_strict
@@ -52,8 +52,10 @@ from node.discovery.messages import (
     RumourId,
     SyncRequest,
     SyncResponse,
+    chunked,
     message_decoder,
 )
+from node.discovery.neighbours import Neighbours, jittered
 from node.discovery.outputs import (
     Dial,
     Disconnect,
@@ -65,7 +67,9 @@ from node.discovery.outputs import (
     SyncCompleted,
     SyncFailed,
 )
+from node.discovery.pings import Pings
 from node.discovery.rumours import Rumour, Rumours
+from node.discovery.sync import Syncs
 from node.errors import DecodeError
 from node.primitives import NetworkId, PeerId, SecretKey
 
@@ -77,7 +81,6 @@ _LOUD = frozenset(
 """Rejections that point at a faulty or hostile peer (the others are normal gossip overlap)."""
 _ID_BYTES = 64
 _MAX_PULL = 4096
-_MAX_ACCEPTING = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,50 +104,6 @@ class DiscoveryStatistics:
     messages_received: int
     messages_dropped: int
     entries_rejected: int
-
-
-@dataclass(slots=True)
-class _Link:
-    since_ms: int
-    next_ping_ms: int
-    settled: bool = False
-    """Its first sync has been exchanged: until then the link is not evicted (unless the view
-    is twice over its maximum), or a joiner could be dropped before it learns anything."""
-
-
-@dataclass(slots=True)
-class _Dialing:
-    deadline_ms: int
-    shuffle: bool
-
-
-@dataclass(slots=True)
-class _Sync:
-    nonce: int
-    deadline_ms: int
-    attempt: int
-    accepted: int
-
-
-@dataclass(slots=True)
-class _Ping:
-    nonce: int
-    sent_ms: int
-    deadline_ms: int
-
-
-def _chunked(items: Sequence[bytes], budget: int) -> Iterator[tuple[bytes, ...]]:
-    chunk: list[bytes] = []
-    size = 0
-    for item in items:
-        cost = len(item) + 8
-        if chunk and size + cost > budget:
-            yield tuple(chunk)
-            chunk, size = [], 0
-        chunk.append(item)
-        size += cost
-    if chunk:
-        yield tuple(chunk)
 
 
 class DiscoveryCore:
@@ -174,21 +133,13 @@ class DiscoveryCore:
             max_entry_size=config.max_entry_bytes,
         )
         self._rumours = Rumours(config.gossip_interval_ms)
-        self._links: dict[PeerId, _Link] = {}
-        self._dialing: dict[PeerId, _Dialing] = {}
-        self._backoff: dict[PeerId, tuple[int, int]] = {}
-        self._bootstrap: dict[PeerId, tuple[str, ...]] = {}
-        self._syncs: dict[PeerId, _Sync] = {}
-        self._wanted_syncs: dict[PeerId, None] = {}
-        self._accepting: dict[tuple[PeerId, int], set[bytes]] = {}
-        self._pings: dict[PeerId, _Ping] = {}
+        self._view = Neighbours(config, rng, now_ms)
+        self._links = self._view.links
+        self._syncs = Syncs(config, rng)
+        self._pings = Pings(config, rng)
         self._announce_at = now_ms + self._jittered(
             config.announce_interval_ms, config.announce_jitter
         )
-        self._shuffle_at = now_ms + self._jittered(
-            config.shuffle_interval_ms, config.shuffle_jitter
-        )
-        self._maintain_at: int | None = now_ms
         self._scheduled: int | None = None
         self._closed = False
         self._out: list[Output] = []
@@ -240,7 +191,7 @@ class DiscoveryCore:
             catalog_size=len(self._catalog),
             hints=len(self._catalog.hint_ids()),
             neighbours=len(self._links),
-            dialing=len(self._dialing),
+            dialing=self._view.dialing,
             rumours_pending=self._rumours.pending,
             rumours_missing=self._rumours.missing,
             **self._counts,
@@ -250,21 +201,16 @@ class DiscoveryCore:
         """When ``tick`` must next be called (ms), or None once closed."""
         if self._closed:
             return None
-        candidates = [self._announce_at, self._shuffle_at]
+        candidates = [self._announce_at, *self._view.deadlines()]
         for optional in (
-            self._maintain_at,
             self._rumours.round_at(),
             self._rumours.next_graft(),
             self._catalog.next_expiry(),
         ):
             if optional is not None:
                 candidates.append(optional)
-        candidates.extend(
-            link.next_ping_ms for peer, link in self._links.items() if peer not in self._pings
-        )
-        candidates.extend(ping.deadline_ms for ping in self._pings.values())
-        candidates.extend(sync.deadline_ms for sync in self._syncs.values())
-        candidates.extend(dialing.deadline_ms for dialing in self._dialing.values())
+        candidates.extend(self._pings.deadlines(self._links))
+        candidates.extend(self._syncs.deadlines())
         return min(candidates)
 
     # ================================================================== inputs
@@ -276,19 +222,22 @@ class DiscoveryCore:
         self._scheduled = None  # the shell's timer fired (or was overtaken): always re-arm it
         for departed in self._catalog.purge(now_ms):
             self._emit_event(departed)
-        for peer, dialing in list(self._dialing.items()):
-            if dialing.deadline_ms <= now_ms:
-                self._dial_failed(peer, now_ms, "dial timed out")
+        for peer in self._view.expired_dials(now_ms):
+            self._dial_failed(peer, now_ms, "dial timed out")
         self._expire_syncs(now_ms)
         self._pull_missing(now_ms)
         self._run_pings(now_ms)
-        if self._shuffle_at <= now_ms:
-            self._shuffle(now_ms)
+        if self._view.shuffle_at <= now_ms:
+            shuffle = self._view.to_shuffle(now_ms, self._known_peers(), self._has_address)
+            if shuffle is not None:
+                self._out.append(Dial(shuffle, self._addresses(shuffle)))
         if self._announce_at <= now_ms:
             self._local.refresh(now_ms)
             self._announce_local(now_ms)
-        if self._maintain_at is not None and self._maintain_at <= now_ms:
-            self._maintain(now_ms)
+        if self._view.maintain_at is not None and self._view.maintain_at <= now_ms:
+            for peer in self._view.to_dial(now_ms, self._known_peers(), self._has_address):
+                self._out.append(Dial(peer, self._addresses(peer)))
+            self._drop(self._view.victims(now_ms, keep=None, busy=self._syncs))
         round_at = self._rumours.round_at()
         if round_at is not None and round_at <= now_ms:
             self._gossip_round(now_ms)
@@ -338,38 +287,28 @@ class DiscoveryCore:
         if peer == self.peer_id:
             self._out.append(Disconnect(peer, DisconnectReason.SELF))
             return self._finish()
-        dialing = self._dialing.pop(peer, None)
-        self._backoff.pop(peer, None)
-        if peer not in self._links:
-            self._links[peer] = _Link(since_ms=now_ms, next_ping_ms=now_ms)
-        if outbound or peer in self._wanted_syncs:
-            self._wanted_syncs.pop(peer, None)
+        shuffled = self._view.connected(peer, now_ms)
+        if outbound or peer in self._syncs.wanted:
+            self._syncs.wanted.pop(peer, None)
             if peer not in self._syncs:
                 self._start_sync(peer, now_ms, attempt=1)
-        if (
-            dialing is not None
-            and dialing.shuffle
-            and len(self._links) > self.config.target_neighbours
-        ):
-            self._evict(self._settled_links(now_ms, keep=peer)[:1])
-        self._trim(now_ms, keep=peer)
+        self._drop(self._view.victims(now_ms, keep=peer, busy=self._syncs, shuffled=shuffled))
         return self._finish()
 
     def peer_disconnected(self, peer: PeerId, now_ms: int) -> list[Output]:
         """The connection to ``peer`` ended (either side closed it, or it failed)."""
         if self._closed:
             return []
-        self._unlink(peer)
-        if self._syncs.pop(peer, None) is not None:
+        self._view.disconnected(peer, now_ms)
+        self._pings.forget(peer)
+        if self._syncs.drop(peer):
             self._sync_failed(peer, "connection closed before the sync finished")
-        self._schedule_maintain(now_ms)
         return self._finish()
 
     def dial_failed(self, peer: PeerId, now_ms: int) -> list[Output]:
         if self._closed:
             return []
-        if peer in self._dialing:
-            self._dial_failed(peer, now_ms, "dial failed")
+        self._dial_failed(peer, now_ms, "dial failed")
         return self._finish()
 
     def update_local(self, change: LocalChange, now_ms: int) -> list[Output]:
@@ -387,7 +326,7 @@ class DiscoveryCore:
         """A peer to (re)join through: dialled now if neighbours are missing, and on rejoin."""
         if self._closed or peer == self.peer_id:
             return []
-        self._bootstrap[peer] = addrs
+        self._view.bootstrap[peer] = addrs
         self._catalog.insert_hint(
             PeerEntry(
                 protocol=self._local.entry.protocol,
@@ -398,7 +337,7 @@ class DiscoveryCore:
                 addrs=addrs,
             )
         )
-        self._schedule_maintain(now_ms)
+        self._view.request_maintenance(now_ms)
         return self._finish()
 
     def insert_hint(self, entry: PeerEntry, now_ms: int) -> list[Output]:
@@ -406,7 +345,7 @@ class DiscoveryCore:
         if self._closed:
             return []
         if self._catalog.insert_hint(entry):
-            self._schedule_maintain(now_ms)
+            self._view.request_maintenance(now_ms)
         return self._finish()
 
     def feed(self, signed: SignedPeerEntry, now_ms: int) -> list[Output]:
@@ -429,9 +368,10 @@ class DiscoveryCore:
         elif not self._addresses(peer):
             self._sync_failed(peer, "no known address")
         else:
-            self._wanted_syncs[peer] = None
-            if peer not in self._dialing:
-                self._dial(peer, now_ms, shuffle=False)
+            self._syncs.wanted[peer] = None
+            if not self._view.is_dialing(peer):
+                self._view.dial_started(peer, now_ms, shuffle=False)
+                self._out.append(Dial(peer, self._addresses(peer)))
         return self._finish()
 
     def shutdown(self, now_ms: int) -> list[Output]:
@@ -444,11 +384,9 @@ class DiscoveryCore:
         for peer in list(self._links):
             self._send(peer, Gossip(departures=(notice,)))
             self._out.append(Disconnect(peer, DisconnectReason.SHUTDOWN))
-        for peer in list(self._syncs) + list(self._wanted_syncs):
+        for peer in self._syncs.clear():
             self._sync_failed(peer, "shutting down")
         self._links.clear()
-        self._syncs.clear()
-        self._wanted_syncs.clear()
         self._closed = True
         out, self._out = self._out, []
         return out
@@ -509,7 +447,7 @@ class DiscoveryCore:
                 self._counts["peers_updated"] += 1
             case PeerDeparted():
                 self._counts["peers_departed"] += 1
-                self._pings.pop(event.peer_id, None)
+                self._pings.forget(event.peer_id)
         self._out.append(EmitEvent(event))
 
     # ================================================================== gossip
@@ -547,7 +485,7 @@ class DiscoveryCore:
         if departures:
             self._send(peer, Gossip(departures=departures))
         entries = [r.data for r in rumours if not r.id.departed]
-        for chunk in _chunked(entries, self.config.max_message_bytes):
+        for chunk in chunked(entries, self.config.max_message_bytes):
             self._send(peer, Gossip(entries=chunk))
 
     def _on_ihave(self, peer: PeerId, rumours: Sequence[RumourId], now_ms: int) -> None:
@@ -598,32 +536,26 @@ class DiscoveryCore:
     # ================================================================== sync
 
     def _start_sync(self, peer: PeerId, now_ms: int, *, attempt: int) -> None:
-        nonce = self._rng.getrandbits(63)
-        self._syncs[peer] = _Sync(nonce, now_ms + self.config.sync_timeout_ms, attempt, 0)
+        nonce = self._syncs.start(peer, now_ms, attempt)
         if attempt == 1:
             self._counts["syncs_started"] += 1
         entries = [self._local.signed.encode(), *self._catalog.encoded_entries(now_ms)]
-        chunks = list(_chunked(entries, self.config.max_message_bytes))
+        chunks = list(chunked(entries, self.config.max_message_bytes))
         for i, chunk in enumerate(chunks):
             self._send(peer, SyncRequest(nonce, chunk, last=i == len(chunks) - 1))
 
     def _on_sync_request(
         self, peer: PeerId, nonce: int, entries: Sequence[bytes], last: bool, now_ms: int
     ) -> None:
-        key = (peer, nonce)
-        received = self._accepting.pop(key, set())
         for data in entries:
             self._merge_entry(data, peer, now_ms)
-            received.add(data)
-        if not last:
-            self._accepting[key] = received
-            while len(self._accepting) > _MAX_ACCEPTING:
-                del self._accepting[next(iter(self._accepting))]
+        received = self._syncs.receive(peer, nonce, entries, last)
+        if received is None:
             return
         self._counts["syncs_served"] += 1
         reply = [self._local.signed.encode()]
         reply.extend(e for e in self._catalog.encoded_entries(now_ms) if e not in received)
-        chunks = list(_chunked(reply, self.config.max_message_bytes))
+        chunks = list(chunked(reply, self.config.max_message_bytes))
         for i, chunk in enumerate(chunks):
             self._send(peer, SyncResponse(nonce, chunk, last=i == len(chunks) - 1))
         self._settle(peer, now_ms)
@@ -632,25 +564,18 @@ class DiscoveryCore:
         self, peer: PeerId, nonce: int, entries: Sequence[bytes], last: bool, now_ms: int
     ) -> None:
         accepted = sum(self._merge_entry(data, peer, now_ms) for data in entries)
-        sync = self._syncs.get(peer)
-        if sync is None or sync.nonce != nonce:
-            return
-        sync.accepted += accepted
-        if last:
-            del self._syncs[peer]
+        total = self._syncs.answered(peer, nonce, accepted, last)
+        if total is not None:
             self._settle(peer, now_ms)
             self._counts["syncs_completed"] += 1
-            self._out.append(SyncCompleted(peer, sync.accepted))
+            self._out.append(SyncCompleted(peer, total))
 
     def _expire_syncs(self, now_ms: int) -> None:
-        for peer, sync in list(self._syncs.items()):
-            if sync.deadline_ms > now_ms:
-                continue
-            if peer in self._links and sync.attempt < self.config.sync_attempts:
-                self._start_sync(peer, now_ms, attempt=sync.attempt + 1)
+        for peer, attempt in self._syncs.expired(now_ms):
+            if peer in self._links and attempt < self.config.sync_attempts:
+                self._start_sync(peer, now_ms, attempt=attempt + 1)
             else:
-                del self._syncs[peer]
-                self._sync_failed(peer, f"no answer after {sync.attempt} attempt(s)")
+                self._sync_failed(peer, f"no answer after {attempt} attempt(s)")
 
     def _sync_failed(self, peer: PeerId, reason: str) -> None:
         self._counts["syncs_failed"] += 1
@@ -659,134 +584,47 @@ class DiscoveryCore:
     # ================================================================== pings
 
     def _run_pings(self, now_ms: int) -> None:
-        for peer, link in self._links.items():
-            ping = self._pings.get(peer)
-            if ping is not None and ping.deadline_ms <= now_ms:
-                self._catalog.rtt_timed_out(peer)
-                del self._pings[peer]
-                ping = None
-            if ping is None and link.next_ping_ms <= now_ms:
-                estimator = self._catalog.rtt(peer)
-                rto = 1000 if estimator is None else int(estimator.rto_ms)
-                nonce = self._rng.getrandbits(63)
-                self._pings[peer] = _Ping(nonce, now_ms, now_ms + rto)
-                link.next_ping_ms = now_ms + self._jittered(
-                    self.config.ping_interval_ms, self.config.ping_jitter
-                )
-                self._send(peer, Ping(nonce))
+        send, timed_out = self._pings.due(now_ms, self._links, self._rto)
+        for peer in timed_out:
+            self._catalog.rtt_timed_out(peer)
+        for peer, nonce in send:
+            self._send(peer, Ping(nonce))
+
+    def _rto(self, peer: PeerId) -> float:
+        estimator = self._catalog.rtt(peer)
+        return 1000.0 if estimator is None else estimator.rto_ms
 
     def _on_pong(self, peer: PeerId, nonce: int, entry: bytes, now_ms: int) -> None:
         self._merge_entry(entry, peer, now_ms)
-        ping = self._pings.get(peer)
-        if ping is None or ping.nonce != nonce:
-            return
-        del self._pings[peer]
-        if now_ms >= ping.sent_ms and peer in self._catalog:
-            self._catalog.observe_rtt(peer, now_ms - ping.sent_ms)
+        sample = self._pings.answered(peer, nonce, now_ms)
+        if sample is not None and peer in self._catalog:
+            self._catalog.observe_rtt(peer, sample)
 
     # ================================================================== neighbours
 
-    def _schedule_maintain(self, now_ms: int) -> None:
-        if len(self._links) < self.config.target_neighbours:
-            self._maintain_at = now_ms
-
-    def _maintain(self, now_ms: int) -> None:
-        """Dial random candidates while short of neighbours; with none left this is the rejoin."""
-        target = self.config.target_neighbours
-        missing = target - len(self._links) - len(self._dialing)
-        if missing > 0:
-            candidates = self._candidates(now_ms)
-            for peer in self._rng.sample(candidates, min(missing, len(candidates))):
-                self._dial(peer, now_ms, shuffle=False)
-        self._maintain_at = (
-            now_ms + self.config.maintain_interval_ms if len(self._links) < target else None
-        )
-        self._trim(now_ms)
-
-    def _shuffle(self, now_ms: int) -> None:
-        self._shuffle_at = now_ms + self._jittered(
-            self.config.shuffle_interval_ms, self.config.shuffle_jitter
-        )
-        if not self._links:
-            return
-        candidates = self._candidates(now_ms)
-        if candidates:
-            self._dial(self._rng.choice(candidates), now_ms, shuffle=True)
-
-    def _candidates(self, now_ms: int) -> list[PeerId]:
-        known = dict.fromkeys(self._catalog.peer_ids())
-        known.update(dict.fromkeys(self._catalog.hint_ids()))
-        known.update(dict.fromkeys(self._bootstrap))
-        return [
-            peer
-            for peer in known
-            if peer not in self._links
-            and peer not in self._dialing
-            and self._backoff.get(peer, (0, 0))[0] <= now_ms
-            and self._addresses(peer)
-        ]
+    def _known_peers(self) -> list[PeerId]:
+        return self._catalog.peer_ids() + self._catalog.hint_ids()
 
     def _addresses(self, peer: PeerId) -> tuple[str, ...]:
-        return self._catalog.addresses(peer) or self._bootstrap.get(peer, ())
+        return self._catalog.addresses(peer) or self._view.bootstrap.get(peer, ())
 
-    def _dial(self, peer: PeerId, now_ms: int, *, shuffle: bool) -> None:
-        self._dialing[peer] = _Dialing(now_ms + self.config.dial_timeout_ms, shuffle)
-        self._out.append(Dial(peer, self._addresses(peer)))
+    def _has_address(self, peer: PeerId) -> bool:
+        return bool(self._addresses(peer))
 
     def _dial_failed(self, peer: PeerId, now_ms: int, reason: str) -> None:
-        del self._dialing[peer]
-        previous = self._backoff.get(peer)
-        delay = (
-            self.config.dial_backoff_ms
-            if previous is None
-            else min(2 * previous[1], self.config.max_dial_backoff_ms)
-        )
-        self._backoff[peer] = (now_ms + delay, delay)
-        if peer in self._wanted_syncs:
-            del self._wanted_syncs[peer]
+        if self._view.dial_failed(peer, now_ms) and peer in self._syncs.wanted:
+            del self._syncs.wanted[peer]
             self._sync_failed(peer, reason)
-        self._schedule_maintain(now_ms)
 
     def _settle(self, peer: PeerId, now_ms: int) -> None:
-        link = self._links.get(peer)
-        if link is not None and not link.settled:
-            link.settled = True
-            self._trim(now_ms, keep=peer)
+        if self._view.settle(peer):
+            self._drop(self._view.victims(now_ms, keep=peer, busy=self._syncs))
 
-    def _settled_links(self, now_ms: int, *, keep: PeerId | None) -> list[PeerId]:
-        """Links that may be evicted, in random order."""
-        settle_ms = self.config.sync_timeout_ms
-        peers = [
-            peer
-            for peer, link in self._links.items()
-            if peer != keep
-            and peer not in self._syncs
-            and (link.settled or link.since_ms + settle_ms <= now_ms)
-        ]
-        self._rng.shuffle(peers)
-        return peers
-
-    def _trim(self, now_ms: int, *, keep: PeerId | None = None) -> None:
-        """Evict random settled neighbours beyond the maximum; beyond twice the maximum (a
-        join storm), unsettled ones too."""
-        limit = self.config.max_neighbours
-        if len(self._links) > limit:
-            self._evict(self._settled_links(now_ms, keep=keep)[: len(self._links) - limit])
-        if len(self._links) > 2 * limit:
-            others = [peer for peer in self._links if peer != keep]
-            self._evict(self._rng.sample(others, len(self._links) - 2 * limit))
-        if len(self._links) > limit:
-            self._maintain_at = now_ms + self.config.maintain_interval_ms
-
-    def _evict(self, victims: Sequence[PeerId]) -> None:
+    def _drop(self, victims: Sequence[PeerId]) -> None:
         for peer in victims:
-            self._unlink(peer)
-            self._syncs.pop(peer, None)
+            self._pings.forget(peer)
+            self._syncs.drop(peer)
             self._out.append(Disconnect(peer, DisconnectReason.VIEW_FULL))
-
-    def _unlink(self, peer: PeerId) -> None:
-        self._links.pop(peer, None)
-        self._pings.pop(peer, None)
 
     # ================================================================== plumbing
 
@@ -795,7 +633,7 @@ class DiscoveryCore:
         self._out.append(SendMessage(peer, message))
 
     def _jittered(self, interval_ms: int, jitter: float) -> int:
-        return max(1, round(interval_ms * (1 + self._rng.uniform(-jitter, jitter))))
+        return jittered(self._rng, interval_ms, jitter)
 
     def _finish(self) -> list[Output]:
         deadline = self.next_deadline()

@@ -6,6 +6,7 @@ messages: each is verified on its own, so one bad item is dropped without losing
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from typing import Annotated, TypeAlias
 
 import msgspec
@@ -78,3 +79,19 @@ DiscoveryMessage: TypeAlias = Gossip | IHave | IWant | SyncRequest | SyncRespons
 
 message_decoder: Decoder[DiscoveryMessage] = Decoder(DiscoveryMessage)
 """Decodes one frame body; raises ``node.errors.DecodeError`` naming what is wrong."""
+
+
+def chunked(items: Sequence[bytes], budget: int) -> Iterator[tuple[bytes, ...]]:
+    """Split encoded items into groups whose total size stays within ``budget`` bytes (a
+    single item larger than the budget travels alone)."""
+    chunk: list[bytes] = []
+    size = 0
+    for item in items:
+        cost = len(item) + 8  # msgpack bin header and array slack
+        if chunk and size + cost > budget:
+            yield tuple(chunk)
+            chunk, size = [], 0
+        chunk.append(item)
+        size += cost
+    if chunk:
+        yield tuple(chunk)
