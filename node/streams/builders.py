@@ -1,0 +1,116 @@
+"""Builder forms: ``net.streams.producer(T).require(...).build()``.
+
+They collect the same options as ``produce``/``consume`` keyword arguments, with ``require``
+and ``require_ticket`` chainable (AND-composed). ``ProducerBuilder.build`` never returns an
+existing producer: it raises ``AlreadyExists``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
+
+from node.primitives import StreamId
+from node.streams.conditions import Condition, PeerPredicate
+from node.streams.config import Backoff, Lagging
+from node.tickets import TicketValidator
+
+if TYPE_CHECKING:
+    from node.streams.consumer import Consumer
+    from node.streams.producer import Producer
+    from node.streams.streams import Streams
+
+T = TypeVar("T")
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self._options: dict[str, Any] = {}
+        self._require: list[PeerPredicate] = []
+        self._tickets: list[TicketValidator] = []
+
+    def _set(self, name: str, value: Any) -> None:
+        self._options[name] = value
+
+    def _collected(self) -> dict[str, Any]:
+        return {**self._options, "require": self._require, "require_ticket": self._tickets}
+
+
+class ProducerBuilder(_Builder, Generic[T]):
+    def __init__(self, streams: Streams, datum_type: type[T]) -> None:
+        super().__init__()
+        self._streams = streams
+        self._datum_type = datum_type
+
+    def stream_id(self, stream_id: str | StreamId) -> Self:
+        self._set("stream_id", stream_id)
+        return self
+
+    def require(self, predicate: PeerPredicate) -> Self:
+        """Admit only consumers whose ``PeerInfo`` passes ``predicate`` (and the others)."""
+        self._require.append(predicate)
+        return self
+
+    def require_ticket(self, validator: TicketValidator) -> Self:
+        self._tickets.append(validator)
+        return self
+
+    def online_when(self, condition: Condition) -> Self:
+        self._set("online_when", condition)
+        return self
+
+    def max_consumers(self, limit: int) -> Self:
+        self._set("max_consumers", limit)
+        return self
+
+    def buffer_size(self, size: int) -> Self:
+        self._set("buffer_size", size)
+        return self
+
+    def lagging(self, policy: Lagging | str) -> Self:
+        self._set("lagging", policy)
+        return self
+
+    def undelivered(self, sink: Callable[[T], object]) -> Self:
+        self._set("undelivered", sink)
+        return self
+
+    def build(self) -> Producer[T]:
+        """A new producer; ``AlreadyExists`` if this node produces the stream already."""
+        return self._streams._create_producer(self._datum_type, **self._collected())
+
+
+class ConsumerBuilder(_Builder, Generic[T]):
+    def __init__(self, streams: Streams, datum_type: type[T]) -> None:
+        super().__init__()
+        self._streams = streams
+        self._datum_type = datum_type
+
+    def stream_id(self, stream_id: str | StreamId) -> Self:
+        self._set("stream_id", stream_id)
+        return self
+
+    def require(self, predicate: PeerPredicate) -> Self:
+        """Subscribe only to producers whose ``PeerInfo`` passes ``predicate`` (and the
+        others)."""
+        self._require.append(predicate)
+        return self
+
+    def require_ticket(self, validator: TicketValidator) -> Self:
+        self._tickets.append(validator)
+        return self
+
+    def online_when(self, condition: Condition) -> Self:
+        self._set("online_when", condition)
+        return self
+
+    def buffer_size(self, size: int) -> Self:
+        self._set("buffer_size", size)
+        return self
+
+    def backoff(self, backoff: Backoff) -> Self:
+        self._set("backoff", backoff)
+        return self
+
+    def build(self) -> Consumer[T]:
+        return self._streams.consume(self._datum_type, **self._collected())

@@ -1,0 +1,119 @@
+"""The producer's fan-out buffer: one bounded ring of encoded datums, a cursor per subscriber.
+
+Each datum is encoded once and appended once; every subscriber reads it through its own
+cursor, so memory is bounded by ``capacity`` datums whatever the number of subscribers (plus
+the batch each writer has in hand). The ring is full when the slowest subscriber is
+``capacity`` datums behind. Who is to blame then is decided here (sans I/O):
+
+- a subscriber whose writer is *stalled* (its transport refuses more bytes: the consumer or
+  its path does not keep up) and that holds the oldest datum is *lagging*: the shell applies
+  the producer's policy (disconnect it, or drop its oldest datums);
+- otherwise the writers are merely behind in this event-loop turn and the sender waits.
+
+So a slow consumer never slows the producer beyond its buffer, and a burst from a fast
+producer never disconnects consumers that are keeping up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+
+
+class FanoutRing(Generic[K]):
+    """Encoded datums between ``tail`` (oldest still needed) and ``head`` (next sequence)."""
+
+    __slots__ = ("_base", "_cursors", "_items", "_stalled", "capacity", "head")
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError("ring capacity must be at least 1")
+        self.capacity = capacity
+        self.head = 0
+        self._base = 0
+        self._items: list[bytes] = []
+        self._cursors: dict[K, int] = {}
+        self._stalled: set[K] = set()
+
+    # -- subscribers ----------------------------------------------------------------------
+
+    def add(self, key: K) -> None:
+        """A new subscriber: it receives datums pushed from now on."""
+        self._cursors[key] = self.head
+
+    def remove(self, key: K) -> None:
+        self._cursors.pop(key, None)
+        self._stalled.discard(key)
+        self._trim()
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._cursors
+
+    def __len__(self) -> int:
+        return len(self._cursors)
+
+    def set_stalled(self, key: K, stalled: bool) -> None:
+        """The shell marks a subscriber whose writer waits on its transport."""
+        if stalled and key in self._cursors:
+            self._stalled.add(key)
+        else:
+            self._stalled.discard(key)
+
+    def is_stalled(self, key: K) -> bool:
+        return key in self._stalled
+
+    # -- datums ---------------------------------------------------------------------------
+
+    @property
+    def tail(self) -> int:
+        return min(self._cursors.values(), default=self.head)
+
+    def room(self) -> int:
+        """Datums that can be pushed before the slowest subscriber is ``capacity`` behind."""
+        return self.capacity - (self.head - self.tail)
+
+    def push(self, body: bytes) -> None:
+        """Append one encoded datum; the caller checked ``room()`` and that there is a
+        subscriber to read it."""
+        if self.room() <= 0:
+            raise OverflowError("fan-out ring is full")
+        self._items.append(body)
+        self.head += 1
+
+    def pending(self, key: K) -> int:
+        return self.head - self._cursors[key]
+
+    def take(self, key: K) -> list[bytes]:
+        """Everything ``key`` has not read yet, oldest first; its cursor moves to ``head``."""
+        start = self._cursors[key]
+        if start == self.head:
+            return []
+        batch = self._items[start - self._base :]
+        self._cursors[key] = self.head
+        self._trim()
+        return batch
+
+    def lagging(self) -> list[K]:
+        """Stalled subscribers holding the oldest datum of a full ring, in insertion order."""
+        if self.room() > 0:
+            return []
+        tail = self.tail
+        return [k for k, cursor in self._cursors.items() if cursor == tail and k in self._stalled]
+
+    def drop_oldest(self, key: K, count: int) -> int:
+        """Skip up to ``count`` of ``key``'s oldest unread datums; returns how many."""
+        cursor = self._cursors[key]
+        skipped = min(count, self.head - cursor)
+        self._cursors[key] = cursor + skipped
+        self._trim()
+        return skipped
+
+    def _trim(self) -> None:
+        # Release datums every subscriber has read; amortized so a trim moves at least
+        # ``capacity`` items' worth of work, never one per datum.
+        tail = self.tail
+        if tail - self._base >= self.capacity or (tail == self.head and self._items):
+            del self._items[: tail - self._base]
+            self._base = tail
