@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from node.discovery._codec import decode_strict
 from node.discovery.catalog import Catalog, CatalogSnapshot, Outcome, Verdict
@@ -106,6 +106,21 @@ class DiscoveryStatistics:
     entries_rejected: int
 
 
+@dataclass(slots=True)
+class _Counters:
+    peers_discovered: int = 0
+    peers_updated: int = 0
+    peers_departed: int = 0
+    syncs_started: int = 0
+    syncs_completed: int = 0
+    syncs_failed: int = 0
+    syncs_served: int = 0
+    messages_sent: int = 0
+    messages_received: int = 0
+    messages_dropped: int = 0
+    entries_rejected: int = 0
+
+
 class DiscoveryCore:
     """One node's discovery protocol state machine. See the module docstring for the rules."""
 
@@ -143,22 +158,7 @@ class DiscoveryCore:
         self._scheduled: int | None = None
         self._closed = False
         self._out: list[Output] = []
-        self._counts = dict.fromkeys(
-            (
-                "peers_discovered",
-                "peers_updated",
-                "peers_departed",
-                "syncs_started",
-                "syncs_completed",
-                "syncs_failed",
-                "syncs_served",
-                "messages_sent",
-                "messages_received",
-                "messages_dropped",
-                "entries_rejected",
-            ),
-            0,
-        )
+        self._counts = _Counters()
 
     # ================================================================== views
 
@@ -194,7 +194,7 @@ class DiscoveryCore:
             dialing=self._view.dialing,
             rumours_pending=self._rumours.pending,
             rumours_missing=self._rumours.missing,
-            **self._counts,
+            **asdict(self._counts),
         )
 
     def next_deadline(self) -> int | None:
@@ -250,7 +250,7 @@ class DiscoveryCore:
         try:
             message = decode_strict(message_decoder, body, "discovery")
         except DecodeError as exc:
-            self._counts["messages_dropped"] += 1
+            self._counts.messages_dropped += 1
             _log.warning("dropped discovery message from %s: %s", peer.short(), exc)
             return self._finish()
         return self.handle_message(peer, message, now_ms)
@@ -259,7 +259,7 @@ class DiscoveryCore:
         """A decoded message arrived from ``peer``."""
         if self._closed:
             return []
-        self._counts["messages_received"] += 1
+        self._counts.messages_received += 1
         match message:
             case Gossip(entries, departures):
                 for data in entries:
@@ -434,7 +434,7 @@ class DiscoveryCore:
     ) -> None:
         if verdict not in _LOUD:
             return
-        self._counts["entries_rejected"] += 1
+        self._counts.entries_rejected += 1
         origin = "local feed" if source is None else f"peer {source.short()}"
         detail = f" ({reason})" if reason else ""
         _log.warning("dropped %s from %s: %s%s", what, origin, verdict.value, detail)
@@ -442,11 +442,11 @@ class DiscoveryCore:
     def _emit_event(self, event: CatalogEvent) -> None:
         match event:
             case PeerDiscovered():
-                self._counts["peers_discovered"] += 1
+                self._counts.peers_discovered += 1
             case PeerUpdated():
-                self._counts["peers_updated"] += 1
+                self._counts.peers_updated += 1
             case PeerDeparted():
-                self._counts["peers_departed"] += 1
+                self._counts.peers_departed += 1
                 self._pings.forget(event.peer_id)
         self._out.append(EmitEvent(event))
 
@@ -538,7 +538,7 @@ class DiscoveryCore:
     def _start_sync(self, peer: PeerId, now_ms: int, *, attempt: int) -> None:
         nonce = self._syncs.start(peer, now_ms, attempt)
         if attempt == 1:
-            self._counts["syncs_started"] += 1
+            self._counts.syncs_started += 1
         entries = [self._local.signed.encode(), *self._catalog.encoded_entries(now_ms)]
         chunks = list(chunked(entries, self.config.max_message_bytes))
         for i, chunk in enumerate(chunks):
@@ -552,7 +552,7 @@ class DiscoveryCore:
         received = self._syncs.receive(peer, nonce, entries, last)
         if received is None:
             return
-        self._counts["syncs_served"] += 1
+        self._counts.syncs_served += 1
         reply = [self._local.signed.encode()]
         reply.extend(e for e in self._catalog.encoded_entries(now_ms) if e not in received)
         chunks = list(chunked(reply, self.config.max_message_bytes))
@@ -567,7 +567,7 @@ class DiscoveryCore:
         total = self._syncs.answered(peer, nonce, accepted, last)
         if total is not None:
             self._settle(peer, now_ms)
-            self._counts["syncs_completed"] += 1
+            self._counts.syncs_completed += 1
             self._out.append(SyncCompleted(peer, total))
 
     def _expire_syncs(self, now_ms: int) -> None:
@@ -578,7 +578,7 @@ class DiscoveryCore:
                 self._sync_failed(peer, f"no answer after {attempt} attempt(s)")
 
     def _sync_failed(self, peer: PeerId, reason: str) -> None:
-        self._counts["syncs_failed"] += 1
+        self._counts.syncs_failed += 1
         self._out.append(SyncFailed(peer, reason))
 
     # ================================================================== pings
@@ -629,7 +629,7 @@ class DiscoveryCore:
     # ================================================================== plumbing
 
     def _send(self, peer: PeerId, message: DiscoveryMessage) -> None:
-        self._counts["messages_sent"] += 1
+        self._counts.messages_sent += 1
         self._out.append(SendMessage(peer, message))
 
     def _jittered(self, interval_ms: int, jitter: float) -> int:

@@ -292,7 +292,12 @@ class Simulation:
         def run() -> None:
             if node.alive and node.timer_at == at:
                 node.timer_at = None
-                self._apply(node, node.core.tick(self._clock(node)))
+                clock = self._clock(node)
+                self._apply(node, node.core.tick(clock))
+                deadline = node.core.next_deadline()
+                # A core that wants to be ticked again at once would spin its shell.
+                if deadline is not None and deadline <= clock:
+                    raise AssertionError(f"node {node.index} asks to be ticked again at once")
 
         self._at(at, run)
 

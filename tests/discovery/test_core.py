@@ -132,6 +132,27 @@ def test_malformed_frames_are_logged_and_dropped(caplog: pytest.LogCaptureFixtur
     assert "dropped discovery message from " + peer.short() in caplog.text
 
 
+def test_mutated_frames_never_raise() -> None:
+    core = make_core(1)
+    peer = key(2).peer_id
+    entry = signed_entry(2).encode()
+    valid = [
+        encode(Gossip(entries=(entry,))),
+        encode(IHave((RumourId(peer, NOW, NOW, departed=False),))),
+        encode(SyncRequest(5, (entry,), last=True)),
+        encode(Pong(1, entry)),
+    ]
+    rng = random.Random(7)
+    for _ in range(3000):
+        frame = bytearray(rng.choice(valid))
+        for _ in range(rng.randint(1, 3)):
+            frame[rng.randrange(len(frame))] = rng.randrange(256)
+        core.receive(peer, bytes(frame), NOW)
+    stats = core.statistics()
+    assert stats.messages_dropped + stats.messages_received == 3000
+    assert stats.messages_dropped > 0 and stats.entries_rejected > 0
+
+
 def test_tampered_entries_in_gossip_are_dropped_with_a_reason(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
