@@ -58,11 +58,9 @@ def _wait_ready(proc: _Proc, deadline: float) -> None:
     raise MosaikError(f"{proc.name} did not become ready in time")
 
 
-def _connections(proc: _Proc) -> list[dict[str, Any]]:
+def _status(proc: _Proc) -> dict[str, Any]:
     assert proc.admin is not None
-    status = fetch_status(proc.admin)
-    conns: list[dict[str, Any]] = status["connections"]
-    return conns
+    return fetch_status(proc.admin)
 
 
 def run_demo(nodes: int = 3, time_factor: float = 1.0) -> int:
@@ -106,19 +104,33 @@ def _drive(
             f"started   {proc.name}  {proc.peer_id}  quic {proc.address}  admin {proc.admin}"
         )
 
-    others = {p.peer_id for p in procs[1:]}
+    names = {p.peer_id: p.name for p in procs}
+    started = time.monotonic()
     while time.monotonic() < deadline:
-        if {c["peer_id"] for c in _connections(seed)} >= others:
+        if all(len(_status(p)["catalog"]) == nodes - 1 for p in procs):
             break
         time.sleep(0.1)
     else:
-        raise MosaikError("the seed did not see every node in time")
-
+        raise MosaikError("the nodes did not discover each other in time")
+    click.echo(
+        f"\nevery node discovered all {nodes - 1} others through the seed "
+        f"in {time.monotonic() - started:.2f} s; catalogs (signed entries, gossiped):"
+    )
+    for proc in procs:
+        status = _status(proc)
+        entries = ", ".join(
+            f"{names.get(e['peer_id'], e['peer_id'][:10])}@{e['addrs'][0] if e['addrs'] else '?'}"
+            for e in status["catalog"]
+        )
+        click.echo(f"  {proc.name}: {entries}")
     click.echo("\nauthenticated connections (each peer id proven by its node key):")
     for proc in procs:
-        conns = _connections(proc)
-        peers = ", ".join(f"{c['peer_id'][:10]}({'out' if c['dialer'] else 'in'})" for c in conns)
-        click.echo(f"  {proc.name} {proc.peer_id[:10]}: {peers}")
+        conns = _status(proc)["connections"]
+        peers = ", ".join(
+            f"{names.get(c['peer_id'], c['peer_id'][:10])}({'out' if c['dialer'] else 'in'})"
+            for c in conns
+        )
+        click.echo(f"  {proc.name}: {peers}")
 
     click.echo("\nstopping nodes with SIGTERM")
     for proc in procs:

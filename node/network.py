@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Generator, Iterable
@@ -15,7 +14,9 @@ import msgspec
 from node._tasks import TaskScope
 from node._version import __version__
 from node.admin import AdminServer
-from node.errors import ConfigError, MosaikError, TransportError
+from node.discovery.config import DiscoveryConfig
+from node.discovery.service import Discovery
+from node.errors import ConfigError, TransportError
 from node.metrics import Metrics
 from node.primitives.codec import Decoder
 from node.primitives.digest import Digest, NetworkId, Tag
@@ -51,6 +52,8 @@ class Network:
         tags: frozenset[Tag],
         data_dir: Path | None,
         metrics_addr: SocketAddr | None,
+        discovery: DiscoveryConfig | None = None,
+        advertise: Iterable[str] = (),
     ) -> None:
         self.network_id = network_id
         self.name = name
@@ -64,7 +67,7 @@ class Network:
         self._tasks = TaskScope("network")
         self._started_at = time.time()
         self._closed = False
-        self._bootstrapped: set[PeerId] = set()
+        self.discovery = Discovery(endpoint, self.metrics, config=discovery, advertise=advertise)
         self._connections_gauge = self.metrics.gauge(
             "mosaik_transport_connections", "Open authenticated QUIC connections"
         )
@@ -86,6 +89,8 @@ class Network:
         data_dir: str | Path | None = None,
         metrics_addr: str | SocketAddr | None = None,
         transport: TransportConfig | None = None,
+        discovery: DiscoveryConfig | None = None,
+        advertise: Iterable[str] = (),
         faults: FaultShim | None = None,
     ) -> _NetworkStart:
         """Start a node on network ``name``: awaitable, or an async context manager."""
@@ -99,6 +104,8 @@ class Network:
                 data_dir=data_dir,
                 metrics_addr=metrics_addr,
                 transport=transport,
+                discovery=discovery,
+                advertise=advertise,
                 faults=faults,
             )
         )
@@ -115,6 +122,8 @@ class Network:
         data_dir: str | Path | None,
         metrics_addr: str | SocketAddr | None,
         transport: TransportConfig | None,
+        discovery: DiscoveryConfig | None,
+        advertise: Iterable[str],
         faults: FaultShim | None,
     ) -> Network:
         network_id = Digest.from_name(name)
@@ -141,6 +150,8 @@ class Network:
             tags=tag_ids,
             data_dir=directory,
             metrics_addr=admin_addr,
+            discovery=discovery,
+            advertise=advertise,
         )
         try:
             await net._open()
@@ -154,9 +165,9 @@ class Network:
         if self._metrics_addr is not None:
             self._admin = AdminServer(self.status, self.metrics.exposition, lambda: True)
             await self._admin.start(self._metrics_addr)
-        for seed in self.bootstrap:
-            if seed.peer_id != self.peer_id:
-                self._tasks.spawn(self._reach_seed(seed), f"bootstrap/{seed.peer_id.short()}")
+        if self.tags:
+            self.discovery.add_tags(*self.tags)
+        await self.discovery.start(seed for seed in self.bootstrap if seed.peer_id != self.peer_id)
         log.info("node %s on network %s listening on %s", self.peer_id, self.name, self.local_addr)
 
     # -- identity -------------------------------------------------------------------------
@@ -208,24 +219,6 @@ class Network:
                 await stream.send(ping)
                 stream.finish()
 
-    async def _reach_seed(self, seed: PeerAddr) -> None:
-        """Keep a connection to a bootstrap seed, retrying with capped exponential backoff."""
-        backoff = 0.1
-        while True:
-            try:
-                rtt = await self.ping(seed)
-            except MosaikError as exc:
-                log.info("seed %s not reachable yet: %s", seed, exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-                continue
-            if seed.peer_id not in self._bootstrapped:
-                self._bootstrapped.add(seed.peer_id)
-                log.info("reached seed %s (rtt %.1f ms)", seed.peer_id.short(), rtt * 1e3)
-            backoff = 0.1
-            conn = await self.dial(seed, PING_ALPN)
-            await conn.wait_closed()
-
     # -- state ----------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
@@ -248,6 +241,16 @@ class Network:
                 for c in self.endpoint.connections()
             ],
             "transport": self.endpoint.statistics(),
+            "neighbours": [p.hex() for p in self.discovery.neighbours],
+            "catalog": [
+                {
+                    "peer_id": info.peer_id.hex(),
+                    "addrs": list(info.entry.addrs),
+                    "tags": sorted(t.hex() for t in info.tags),
+                    "rtt_ms": info.rtt_ms,
+                }
+                for info in self.discovery.catalog
+            ],
         }
 
     def connected_peers(self) -> set[PeerId]:
@@ -259,6 +262,7 @@ class Network:
         if self._closed:
             return
         self._closed = True
+        await self.discovery.close()
         await self._tasks.aclose()
         if self._admin is not None:
             await self._admin.close()

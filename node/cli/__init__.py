@@ -29,6 +29,8 @@ def main(log_level: str) -> None:
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # aioquic logs every handshake at INFO; its warnings still show.
+    logging.getLogger("quic").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 @main.command("id")

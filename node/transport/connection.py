@@ -229,9 +229,18 @@ class Connection:
         if self.close_info is not None or self._closing_locally:
             return
         self._closing_locally = True
+        self._transmit()  # what the streams already hold goes out ahead of the close
         self._quic.close(error_code=code, reason_phrase=reason)
         self._transmit()
         self._terminate(ConnectionClosed(code, reason, by_peer=False))
+
+    async def drain(self) -> None:
+        """Wait until the peer acknowledged everything written (or the connection ended)."""
+        while self.close_info is None:
+            if not any(_aioquic.unacked_bytes(self._quic, sid) for sid in self._streams):
+                return
+            self._progress.clear()
+            await self._progress.wait()
 
     async def wait_closed(self) -> ConnectionClosed:
         await self._closed_event.wait()
