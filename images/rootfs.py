@@ -183,6 +183,12 @@ def configure(recipe: Recipe, rootfs: Path, files: Sequence[RenderedFile], log: 
     if init.is_symlink() or init.exists():
         init.unlink()
     init.symlink_to("usr/lib/systemd/systemd")
+    # Every file has the same mtime, so /usr is never newer than these stamps: boot-time
+    # rebuilds (ConditionNeedsUpdate=: ldconfig, hwdb, journal catalog) are skipped.
+    nanoseconds = recipe.source_date_epoch * 1_000_000_000
+    for stamp in ("etc/.updated", "var/.updated"):
+        (rootfs / stamp).write_text(f"TIMESTAMP_NSEC={nanoseconds}\n")
+        (rootfs / stamp).chmod(0o644)
     (rootfs / "etc/machine-id").write_text("")
     (rootfs / "etc/machine-id").chmod(0o444)
     (rootfs / "etc/apt/sources.list").write_text(recipe.mirror_line + "\n")
