@@ -70,7 +70,7 @@ def measure_artifacts(
         )
     except MeasureError as exc:
         raise ImageError(f"measuring the image: {exc}") from None
-    document = measured.to_json()
+    document: dict[str, Any] = dict(measured.to_json())
     # Inputs are named by artifact, not by where this build happened to write them.
     for record in document.get("inputs", {}).values():
         if isinstance(record, dict) and "path" in record:

@@ -19,9 +19,9 @@ import itertools
 import os
 import stat
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import BinaryIO, Final
+from typing import IO, Final
 
 from images.errors import CpioError
 
@@ -116,20 +116,20 @@ def entries_from_tree(root: Path) -> list[CpioEntry]:
 def _entry(path: Path, name: str) -> CpioEntry:
     info = path.lstat()
     kind = stat.S_IFMT(info.st_mode)
-    common = {"path": name, "mode": info.st_mode, "uid": info.st_uid, "gid": info.st_gid}
+    base = CpioEntry(name, info.st_mode, info.st_uid, info.st_gid)
     if kind == stat.S_IFREG:
-        return CpioEntry(**common, source=path, size=info.st_size)
+        return replace(base, source=path, size=info.st_size)
     if kind == stat.S_IFLNK:
         target = os.fsencode(os.readlink(path))
-        return CpioEntry(**common, data=target, size=len(target))
+        return replace(base, data=target, size=len(target))
     if kind in (stat.S_IFCHR, stat.S_IFBLK):
-        return CpioEntry(**common, rdev=(os.major(info.st_rdev), os.minor(info.st_rdev)))
+        return replace(base, rdev=(os.major(info.st_rdev), os.minor(info.st_rdev)))
     if kind in (stat.S_IFDIR, stat.S_IFIFO):
-        return CpioEntry(**common)
+        return base
     raise CpioError(f"{path}: cannot archive a {_TYPES.get(kind, 'file of unknown type')}")
 
 
-def write_newc(entries: Iterable[CpioEntry], out: BinaryIO, *, mtime: int = 0) -> int:
+def write_newc(entries: Iterable[CpioEntry], out: IO[bytes], *, mtime: int = 0) -> int:
     """Write ``entries`` (any order) as one newc archive with its trailer; return its size."""
     ordered = sorted(entries, key=lambda e: _checked_path(e.path))
     for previous, current in itertools.pairwise(ordered):
@@ -155,7 +155,7 @@ def _checked_path(path: str) -> bytes:
     return path.encode()
 
 
-def _write_entry(out: BinaryIO, entry: CpioEntry, ino: int, mtime: int) -> int:
+def _write_entry(out: IO[bytes], entry: CpioEntry, ino: int, mtime: int) -> int:
     kind = stat.S_IFMT(entry.mode)
     if kind not in _TYPES:
         raise CpioError(f"{entry.path}: mode {entry.mode:#o} has no file type")
@@ -187,7 +187,7 @@ def _write_entry(out: BinaryIO, entry: CpioEntry, ino: int, mtime: int) -> int:
     return written + copied + len(_padding(copied))
 
 
-def _copy(source: Path, out: BinaryIO, size: int, name: str) -> int:
+def _copy(source: Path, out: IO[bytes], size: int, name: str) -> int:
     remaining = size
     try:
         with source.open("rb") as handle:
@@ -205,7 +205,7 @@ def _copy(source: Path, out: BinaryIO, size: int, name: str) -> int:
 
 
 def _write_header(
-    out: BinaryIO,
+    out: IO[bytes],
     name: str,
     *,
     ino: int,

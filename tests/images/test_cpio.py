@@ -79,7 +79,7 @@ def _tree(root: Path, umask: int, mtime: int) -> None:
     finally:
         os.umask(old)
     # Permissions are the builder's decision, set explicitly, so the umask cannot leak in.
-    for path, mode in (
+    for relative, mode in (
         ("", 0o755),
         ("usr", 0o755),
         ("usr/bin", 0o755),
@@ -87,7 +87,7 @@ def _tree(root: Path, umask: int, mtime: int) -> None:
         ("usr/bin/tool", 0o755),
         ("etc/motd", 0o644),
     ):
-        (root / path).chmod(mode)
+        (root / relative).chmod(mode)
     for path in root.rglob("*"):
         os.utime(path, (mtime, mtime), follow_symlinks=False)
 
@@ -144,9 +144,7 @@ def test_streams_file_contents_from_source(tmp_path: Path) -> None:
         ([CpioEntry("a", 0o644)], "no file type"),
     ],
 )
-def test_refuses_entries_it_cannot_write_faithfully(
-    entries: list[CpioEntry], message: str
-) -> None:
+def test_refuses_entries_it_cannot_write_faithfully(entries: list[CpioEntry], message: str) -> None:
     with pytest.raises(CpioError, match=message):
         _archive(entries)
 

@@ -121,7 +121,9 @@ def _system(tmp_path: Path, cmdline: str, drive: str | None) -> list[str]:
 def test_env_command_merges_drive_and_cmdline_cmdline_wins(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = _system(tmp_path, "console=ttyS0 mosaik.network=measured\n", "mosaik.network=drive\nmosaik.tags=x")
+    argv = _system(
+        tmp_path, "console=ttyS0 mosaik.network=measured\n", "mosaik.network=drive\nmosaik.tags=x"
+    )
     assert guestconfig.main(argv) == 0
     out = tmp_path / "run/mosaik/node.env"
     assert out.read_text() == 'MOSAIK_NETWORK="measured"\nMOSAIK_TAGS="x"\n'
