@@ -14,6 +14,8 @@ from typing import Any
 import click
 
 from node.cli.options import config_option, parse_peer_addrs, parse_socket_addr
+from node.discovery.config import DiscoveryConfig
+from node.discovery.service import config_with_ttl
 from node.errors import MosaikError
 from node.network import Network
 from node.primitives.keys import SecretKey
@@ -92,6 +94,14 @@ def node_id(key_file: str) -> None:
 @click.option(
     "--data-dir", type=click.Path(file_okay=False), envvar="MOSAIK_DATA_DIR", help="State dir."
 )
+@click.option(
+    "--peer-ttl",
+    type=click.FloatRange(min=1.0),
+    default=300.0,
+    show_default=True,
+    envvar="MOSAIK_PEER_TTL",
+    help="Seconds without a fresh entry before a peer is purged (re-announce at a third).",
+)
 def run(
     network: str,
     secret_file: str | None,
@@ -100,6 +110,7 @@ def run(
     tags: tuple[str, ...],
     metrics_addr: SocketAddr | None,
     data_dir: str | None,
+    peer_ttl: float,
 ) -> None:
     """Run a node until SIGTERM or SIGINT, then leave gracefully (exit 0).
 
@@ -113,17 +124,9 @@ def run(
     """
     try:
         key = SecretKey.from_file(secret_file) if secret_file else None
-        asyncio.run(
-            _run(
-                network,
-                key,
-                bind,
-                bootstrap,
-                tags,
-                metrics_addr,
-                Path(data_dir) if data_dir else None,
-            )
-        )
+        discovery = config_with_ttl(peer_ttl)
+        directory = Path(data_dir) if data_dir else None
+        asyncio.run(_run(network, key, bind, bootstrap, tags, metrics_addr, directory, discovery))
     except MosaikError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -136,6 +139,7 @@ async def _run(
     tags: tuple[str, ...],
     metrics_addr: SocketAddr | None,
     data_dir: Path | None,
+    discovery: DiscoveryConfig,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -149,6 +153,7 @@ async def _run(
         tags=tags,
         data_dir=data_dir,
         metrics_addr=metrics_addr,
+        discovery=discovery,
     ) as net:
         admin = net.admin_addr
         click.echo(

@@ -10,6 +10,7 @@ on the network.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import socket
@@ -66,6 +67,15 @@ _SHUTDOWN_FLUSH_S = 1.0
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def config_with_ttl(seconds: float, base: DiscoveryConfig | None = None) -> DiscoveryConfig:
+    """A config whose peers expire after ``seconds``, re-announcing at a third of it."""
+    base = base or DiscoveryConfig()
+    ttl_ms = int(seconds * 1000)
+    return dataclasses.replace(
+        base, ttl_ms=ttl_ms, announce_interval_ms=min(base.announce_interval_ms, ttl_ms // 3)
+    )
 
 
 def advertised_addrs(bound: SocketAddr, advertise: Iterable[str] = ()) -> tuple[str, ...]:
