@@ -123,6 +123,14 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     return document
 
 
+def boot_settings(manifest: Mapping[str, Any], directory: Path) -> tuple[str, str, int]:
+    """(kernel command line, memory, vCPUs) the image was measured for."""
+    try:
+        return str(manifest["cmdline"]), str(manifest["vm"]["memory"]), int(manifest["vm"]["cpus"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError(f"{directory / MANIFEST}: no valid boot setting {exc}") from None
+
+
 def verify_artifacts(directory: Path) -> list[str]:
     """Artifacts whose sha256 differs from the manifest (an empty list: all match)."""
     manifest = read_manifest(directory)

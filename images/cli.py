@@ -9,7 +9,13 @@ from pathlib import Path
 
 import click
 
-from images.artifacts import MEASUREMENTS, measure_artifacts, read_manifest, verify_artifacts
+from images.artifacts import (
+    MEASUREMENTS,
+    boot_settings,
+    measure_artifacts,
+    read_manifest,
+    verify_artifacts,
+)
 from images.build import DEFAULT_CACHE, BuildOptions, plan
 from images.errors import ImageError
 from images.recipe import load_recipe
@@ -162,15 +168,10 @@ def measure_image(directory: Path, qemu_version: str | None, as_json: bool) -> N
     try:
         problems = verify_artifacts(directory)
         manifest = read_manifest(directory)
-        document = measure_artifacts(
-            directory,
-            manifest["cmdline"],
-            manifest["vm"]["memory"],
-            int(manifest["vm"]["cpus"]),
-            qemu_version,
-        )
-    except (ImageError, KeyError, TypeError) as exc:
-        raise click.ClickException(f"{directory}: {exc}") from None
+        cmdline, memory, cpus = boot_settings(manifest, directory)
+        document = measure_artifacts(directory, cmdline, memory, cpus, qemu_version)
+    except ImageError as exc:
+        raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps(document, indent=2, sort_keys=True))
     else:
