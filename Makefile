@@ -14,12 +14,16 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test,dev]'
 	touch $(STAMP)
 
-# Debian packages the tests use: OVMF (a real TDVF to measure).
+# Debian packages the tests use: OVMF (a real TDVF to measure), iproute2 and iptables (multi-host
+# tests in network namespaces).
+DEBIAN_TEST_PACKAGES := ovmf iproute2 iptables
 debian-deps:
-	@test -f /usr/share/ovmf/OVMF.fd || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ovmf >/dev/null; }
+	@if ! test -f /usr/share/ovmf/OVMF.fd || ! command -v iptables >/dev/null || ! command -v ip >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_TEST_PACKAGES) >/dev/null; \
+	fi
 
 test: venv debian-deps
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(PY) -m pytest -q -rs -p no:cacheprovider tests
 
 lint: venv
 	$(VENV)/bin/ruff check node attestation tests bench examples
