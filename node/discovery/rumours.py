@@ -18,7 +18,7 @@ from node.primitives import PeerId
 
 MAX_MISSING = 16_384
 """Bound on rumours announced but not yet received (a flood of IHave cannot grow memory)."""
-PULL_ATTEMPTS = 4
+PULL_ATTEMPTS = 8
 """Pulls of one rumour (a lost IWant or answer is retried, from the next announcer)."""
 
 
