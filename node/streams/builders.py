@@ -71,6 +71,10 @@ class ProducerBuilder(_Builder, Generic[T]):
         self._set("lagging", policy)
         return self
 
+    def lag_timeout(self, seconds: float) -> Self:
+        self._set("lag_timeout", seconds)
+        return self
+
     def undelivered(self, sink: Callable[[T], object]) -> Self:
         self._set("undelivered", sink)
         return self

@@ -14,6 +14,9 @@ from node.streams.conditions import Condition, PeerPredicate
 from node.tickets import TicketValidator
 
 DEFAULT_BUFFER_SIZE = 1024
+DEFAULT_LAG_TIMEOUT = 1.0
+"""Seconds a consumer may hold a full producer buffer while its transport accepts nothing
+before the lagging policy applies to it."""
 PRODUCER_ONLINE = Condition(minimum=1)
 """A producer is online with at least one consumer, unless ``online_when`` says otherwise."""
 CONSUMER_ONLINE = Condition(minimum=0)
@@ -53,6 +56,11 @@ class Lagging(enum.Enum):
     """Close its connection with TooSlow; it reconnects and resumes from new datums."""
     DROP = "drop"
     """Keep it connected and drop the oldest datums it has not received yet."""
+
+
+# A consumer is lagging when it holds the oldest datum of a full producer buffer and its
+# transport has accepted nothing for ``lag_timeout`` seconds; until then the producer waits
+# for it (a consumer that is slower but still reading paces the producer).
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,10 +132,13 @@ class ProducerConfig:
     max_consumers: int | None = None
     buffer_size: int = DEFAULT_BUFFER_SIZE
     lagging: Lagging = Lagging.DISCONNECT
+    lag_timeout: float = DEFAULT_LAG_TIMEOUT
     undelivered: Callable[[Any], object] | None = None
 
     def __post_init__(self) -> None:
         _positive("max_consumers", self.max_consumers)
+        if not isinstance(self.lag_timeout, int | float) or self.lag_timeout < 0:
+            raise ConfigError(f"lag_timeout: expected seconds >= 0, got {self.lag_timeout!r}")
         _positive("buffer_size", self.buffer_size)
         if not isinstance(self.online_when, Condition):
             raise ConfigError(f"online_when: expected a Condition, got {self.online_when!r}")

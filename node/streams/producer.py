@@ -34,7 +34,15 @@ from node.transport import Connection, FramedStream, codes
 T = TypeVar("T")
 log = logging.getLogger("mosaik.streams")
 
-_ENCODE_ERRORS = (TypeError, ValueError, OverflowError, msgspec.EncodeError)
+# The codec's hook raises NotImplementedError for types it cannot encode.
+_ENCODE_ERRORS = (TypeError, ValueError, OverflowError, NotImplementedError, msgspec.EncodeError)
+
+
+def _loop_time(monotonic: float | None) -> float | None:
+    """A ``time.monotonic`` deadline on the event loop's clock."""
+    if monotonic is None:
+        return None
+    return asyncio.get_running_loop().time() + (monotonic - time.monotonic())
 
 
 @dataclass(eq=False, slots=True)
@@ -91,6 +99,7 @@ class Producer(Generic[T]):
         while True:
             if self._closed:
                 raise Closed("producer is closed", datum)
+            wake_at = None
             if self._online:
                 if not self._channels:
                     self._deliver_nowhere(datum)
@@ -98,9 +107,13 @@ class Producer(Generic[T]):
                 if self._ring.room() > 0 or self._make_room():
                     self._push(body)
                     return
+                wake_at = self._ring.next_lag_deadline(self.config.lag_timeout)
             self._waiting += 1
             try:
-                await self._room.wait()
+                async with asyncio.timeout_at(_loop_time(wake_at)):
+                    await self._room.wait()
+            except TimeoutError:
+                pass  # a stalled consumer's grace ran out: apply the lagging policy
             finally:
                 self._waiting -= 1
 
@@ -151,7 +164,7 @@ class Producer(Generic[T]):
 
     def _make_room(self) -> bool:
         """Apply the lagging policy to stalled subscribers holding a full ring."""
-        lagging = self._ring.lagging()
+        lagging = self._ring.lagging(time.monotonic(), self.config.lag_timeout)
         for key in lagging:
             channel = self._channels[key]
             if self.config.lagging is Lagging.DISCONNECT:
@@ -276,13 +289,13 @@ class Producer(Generic[T]):
                     self._room.notify()
                 if conn.unacked_bytes(stream) > conn.send_high_water:
                     # This write will wait on the transport: the consumer is not keeping up.
-                    ring.set_stalled(key, True)
+                    ring.set_stalled(key, time.monotonic())
                     if self._waiting:
                         self._room.notify()
                 try:
                     await stream.send_bodies(batch)
                 finally:
-                    ring.set_stalled(key, False)
+                    ring.set_stalled(key, None)
                 size = sum(map(len, batch))
                 channel.datums += len(batch)
                 channel.bytes += size

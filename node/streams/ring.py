@@ -5,13 +5,18 @@ cursor, so memory is bounded by ``capacity`` datums whatever the number of subsc
 the batch each writer has in hand). The ring is full when the slowest subscriber is
 ``capacity`` datums behind. Who is to blame then is decided here (sans I/O):
 
-- a subscriber whose writer is *stalled* (its transport refuses more bytes: the consumer or
-  its path does not keep up) and that holds the oldest datum is *lagging*: the shell applies
-  the producer's policy (disconnect it, or drop its oldest datums);
-- otherwise the writers are merely behind in this event-loop turn and the sender waits.
+- a subscriber that holds the oldest datum and whose writer has been *stalled* for at least
+  ``grace`` seconds (its transport accepted nothing: the consumer or its path stopped keeping
+  up) is *lagging*: the shell applies the producer's policy (disconnect it, or drop its
+  oldest datums);
+- otherwise the sender waits: for writers that are merely behind in this event-loop turn, or
+  for a stalled one until its grace runs out. A consumer that is slower than the producer
+  but still reading makes its writer progress, which ends the stall: it paces the producer
+  instead of being cut off.
 
-So a slow consumer never slows the producer beyond its buffer, and a burst from a fast
-producer never disconnects consumers that are keeping up.
+So a consumer that stops reading never holds the producer back for longer than ``grace``,
+and a burst from a fast producer never disconnects consumers that are keeping up. Time is
+passed in (monotonic seconds).
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ class FanoutRing(Generic[K]):
         self._base = 0
         self._items: list[bytes] = []
         self._cursors: dict[K, int] = {}
-        self._stalled: set[K] = set()
+        self._stalled: dict[K, float] = {}
 
     # -- subscribers ----------------------------------------------------------------------
 
@@ -45,7 +50,7 @@ class FanoutRing(Generic[K]):
 
     def remove(self, key: K) -> None:
         self._cursors.pop(key, None)
-        self._stalled.discard(key)
+        self._stalled.pop(key, None)
         self._trim()
 
     def __contains__(self, key: object) -> bool:
@@ -54,12 +59,13 @@ class FanoutRing(Generic[K]):
     def __len__(self) -> int:
         return len(self._cursors)
 
-    def set_stalled(self, key: K, stalled: bool) -> None:
-        """The shell marks a subscriber whose writer waits on its transport."""
-        if stalled and key in self._cursors:
-            self._stalled.add(key)
+    def set_stalled(self, key: K, since: float | None) -> None:
+        """The shell marks a subscriber whose writer waits on its transport since ``since``
+        (None: it is writing again)."""
+        if since is not None and key in self._cursors:
+            self._stalled.setdefault(key, since)
         else:
-            self._stalled.discard(key)
+            self._stalled.pop(key, None)
 
     def is_stalled(self, key: K) -> bool:
         return key in self._stalled
@@ -95,12 +101,21 @@ class FanoutRing(Generic[K]):
         self._trim()
         return batch
 
-    def lagging(self) -> list[K]:
-        """Stalled subscribers holding the oldest datum of a full ring, in insertion order."""
+    def _stalled_holders(self) -> list[tuple[K, float]]:
         if self.room() > 0:
             return []
         tail = self.tail
-        return [k for k, cursor in self._cursors.items() if cursor == tail and k in self._stalled]
+        stalled = self._stalled
+        return [(k, stalled[k]) for k, c in self._cursors.items() if c == tail and k in stalled]
+
+    def lagging(self, now: float, grace: float) -> list[K]:
+        """Subscribers holding the oldest datum of a full ring, stalled for ``grace`` seconds
+        or more by ``now``, in insertion order."""
+        return [k for k, since in self._stalled_holders() if now - since >= grace]
+
+    def next_lag_deadline(self, grace: float) -> float | None:
+        """When the first stalled holder of a full ring becomes lagging, if any."""
+        return min((since + grace for _, since in self._stalled_holders()), default=None)
 
     def drop_oldest(self, key: K, count: int) -> int:
         """Skip up to ``count`` of ``key``'s oldest unread datums; returns how many."""

@@ -19,6 +19,7 @@ from node.streams.conditions import Condition, PeerPredicate
 from node.streams.config import (
     CONSUMER_ONLINE,
     DEFAULT_BUFFER_SIZE,
+    DEFAULT_LAG_TIMEOUT,
     HANDSHAKE_TIMEOUT,
     PRODUCER_ONLINE,
     Backoff,
@@ -112,6 +113,7 @@ class Streams:
         max_consumers: int | None = None,
         buffer_size: int = DEFAULT_BUFFER_SIZE,
         lagging: Lagging | str = Lagging.DISCONNECT,
+        lag_timeout: float = DEFAULT_LAG_TIMEOUT,
         undelivered: Callable[[T], object] | None = None,
     ) -> Producer[T]:
         """The producer of ``datum_type``'s stream on this node, created on first use.
@@ -123,8 +125,9 @@ class Streams:
         ``online_when``: when ``send`` may deliver (default ``minimum_of(1)`` consumer);
         ``max_consumers``: refuse more with NoCapacity; ``buffer_size``: datums buffered for
         the slowest consumer; ``lagging``: ``"disconnect"`` a consumer that cannot keep up
-        (TooSlow) or ``"drop"`` its oldest datums; ``undelivered``: called with datums sent
-        while online with no consumer at all.
+        (TooSlow) or ``"drop"`` its oldest datums, once it has held a full buffer without
+        reading for ``lag_timeout`` seconds (until then ``send`` waits for it);
+        ``undelivered``: called with datums sent while online with no consumer at all.
         """
         resolved = resolve_stream_id(datum_type, stream_id)
         existing = self._producers.get(resolved)
@@ -144,6 +147,7 @@ class Streams:
             max_consumers=max_consumers,
             buffer_size=buffer_size,
             lagging=lagging,
+            lag_timeout=lag_timeout,
             undelivered=undelivered,
         )
 
@@ -162,6 +166,7 @@ class Streams:
         max_consumers: int | None = None,
         buffer_size: int = DEFAULT_BUFFER_SIZE,
         lagging: Lagging | str = Lagging.DISCONNECT,
+        lag_timeout: float = DEFAULT_LAG_TIMEOUT,
         undelivered: Callable[[T], object] | None = None,
     ) -> Producer[T]:
         self._check_open()
@@ -177,6 +182,7 @@ class Streams:
             max_consumers=max_consumers,
             buffer_size=buffer_size,
             lagging=as_lagging(lagging),
+            lag_timeout=lag_timeout,
             undelivered=undelivered,
         )
         producer: Producer[T] = Producer(self._context, config)

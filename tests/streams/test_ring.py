@@ -46,21 +46,26 @@ def test_a_subscriber_that_is_merely_behind_is_not_lagging() -> None:
     ring.push(b"0")
     ring.push(b"1")
     assert ring.room() == 0
-    assert ring.lagging() == []  # its writer has not run yet: the sender waits
+    assert ring.lagging(now=100.0, grace=1.0) == []  # its writer has not run yet: wait
+    assert ring.next_lag_deadline(1.0) is None
 
 
-def test_a_stalled_subscriber_holding_the_oldest_datum_is_lagging() -> None:
+def test_a_holder_stalled_past_its_grace_is_lagging() -> None:
     ring: FanoutRing[str] = FanoutRing(2)
     ring.add("stalled")
     ring.add("healthy")
     ring.push(b"0")
     ring.push(b"1")
-    ring.set_stalled("stalled", True)
-    ring.set_stalled("healthy", True)
+    ring.set_stalled("stalled", 10.0)
+    ring.set_stalled("stalled", 12.0)  # still the same stall: it began at 10
+    ring.set_stalled("healthy", 10.0)
     ring.take("healthy")  # caught up: not holding the ring even while stalled
-    assert ring.lagging() == ["stalled"]
-    ring.set_stalled("stalled", False)
-    assert ring.lagging() == []
+    assert ring.next_lag_deadline(1.5) == 11.5
+    assert ring.lagging(now=11.4, grace=1.5) == []
+    assert ring.lagging(now=11.5, grace=1.5) == ["stalled"]
+    ring.set_stalled("stalled", None)  # it wrote again: progress ends the stall
+    assert ring.lagging(now=20.0, grace=1.5) == []
+    assert ring.is_stalled("healthy") and not ring.is_stalled("stalled")
 
 
 def test_drop_oldest_skips_datums_for_one_subscriber_only() -> None:
