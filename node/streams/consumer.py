@@ -53,6 +53,7 @@ class _Inbound:
     datums: int = 0
     bytes: int = 0
     error: str | None = None
+    ended: bool = False
 
 
 class Consumer(Generic[T]):
@@ -217,7 +218,6 @@ class Consumer(Generic[T]):
     # -- one channel ----------------------------------------------------------------------
 
     async def _run(self, link: _Inbound) -> None:
-        peer_id = link.peer.peer_id
         code: int | None = None
         reason = ""
         try:
@@ -229,13 +229,16 @@ class Consumer(Generic[T]):
             if reply != StartStream(self.stream_id):
                 raise _Malformed(f"unexpected handshake reply {reply!r}")
             link.connected_at = time.monotonic()
-            self._subscriptions.connected_to(peer_id, link.generation)
+            self._subscriptions.connected_to(link.peer.peer_id, link.generation)
             self._context.metrics.channel_opened("consumer")
             self.when.changed()
+            # The channel ends when its connection does, even while the buffer is full and
+            # this task waits to hand over datums it already received.
+            watcher = self._tasks.spawn(self._watch(link, conn), "watch")
             try:
                 await self._receive(link, stream)
             finally:
-                self._context.metrics.channel_closed("consumer")
+                watcher.cancel()
             code, reason = codes.SUCCESS, "producer ended the stream"
         except ConnectionClosed as exc:
             code, reason = exc.code, str(exc)
@@ -253,8 +256,25 @@ class Consumer(Generic[T]):
         finally:
             if link.conn is not None and not link.conn.closed:
                 link.conn.close(code if code is not None else codes.CANCELLED, reason)
+        self._ended(link, code, reason)
+
+    async def _watch(self, link: _Inbound, conn: Connection) -> None:
+        closed = await conn.wait_closed()
+        self._ended(link, closed.code, str(closed))
+
+    def _ended(self, link: _Inbound, code: int | None, reason: str) -> None:
+        """Report the end of ``link`` to the core, once."""
+        if link.ended:
+            return
+        link.ended = True
+        if link.connected_at is not None:
+            self._context.metrics.channel_closed("consumer")
         self.when.changed()
-        self._apply(self._subscriptions.closed(peer_id, link.generation, code, reason, time.time()))
+        self._apply(
+            self._subscriptions.closed(
+                link.peer.peer_id, link.generation, code, reason, time.time()
+            )
+        )
 
     async def _dial(self, peer: PeerInfo) -> Connection:
         last = "it advertises no address"
@@ -295,6 +315,7 @@ class Consumer(Generic[T]):
             await self._put(datums)
             if bad is not None:
                 reason = f"malformed datum from producer {link.peer.peer_id.short()}: {bad}"
+                link.error = reason
                 assert link.conn is not None
                 link.conn.close(codes.PROTOCOL_VIOLATION, reason)
                 raise _Malformed(reason)
