@@ -74,6 +74,8 @@ class BuildOptions:
     update_lock: bool = False
     work_root: Path | None = None
     keep_work: bool = False
+    # The source tree the runtime wheel is built from (default: this package's own).
+    source: Path | None = None
 
 
 @dataclass
@@ -173,9 +175,10 @@ def _update_lock(build: _Build) -> str:
     debs = tuple(_deb_pin(build.work / "debs", row) for row in rows)
     kernel = _deb_pin(build.work / "debs", kernel_row)
     staging = build.work / "lock-wheels"
-    build_pins = resolve_build_wheels(staging / "build")
+    root = source_root(build.options.source)
+    build_pins = resolve_build_wheels(root, staging / "build")
     project = build_project_wheel(
-        source_root(), staging / "build", staging / "project", recipe.source_date_epoch, build.work
+        root, staging / "build", staging / "project", recipe.source_date_epoch, build.work
     )
     python = _python(recipe)
     wheel_pins = resolve_wheels(project, python, staging / "guest")
@@ -235,7 +238,11 @@ def _project_wheel(build: _Build) -> str:
     staging = build.work / "build-wheels"
     stage_wheels(build.locked().build_wheels, build.build_wheels, staging)
     wheel = build_project_wheel(
-        source_root(), staging, build.work / "project", build.recipe.source_date_epoch, build.work
+        source_root(build.options.source),
+        staging,
+        build.work / "project",
+        build.recipe.source_date_epoch,
+        build.work,
     )
     build.facts["project_wheel"] = {"name": wheel.name, "sha256": sha256_file(wheel)}
     return f"{wheel.name} ({wheel.stat().st_size // 1024} KiB)"

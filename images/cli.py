@@ -52,8 +52,19 @@ def image_group() -> None:
     help="Where to build (default: $TMPDIR).",
 )
 @click.option("--keep-work", is_flag=True, help="Keep the work directory (root filesystem, logs).")
+@click.option(
+    "--source",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Source tree to build the node runtime from (default: this installation's).",
+)
 def build(
-    recipe: str, out: Path, cache: Path, update_lock: bool, work_dir: Path | None, keep_work: bool
+    recipe: str,
+    out: Path,
+    cache: Path,
+    update_lock: bool,
+    work_dir: Path | None,
+    keep_work: bool,
+    source: Path | None,
 ) -> None:
     """Build RECIPE (a recipe directory or a name under images/) into --out.
 
@@ -74,6 +85,7 @@ def build(
             update_lock=update_lock,
             work_root=work_dir,
             keep_work=keep_work,
+            source=source,
         )
         steps, cleanup = plan(options)
     except ImageError as exc:

@@ -33,12 +33,26 @@ PLATFORMS: Final = (
 _SOURCES: Final = ("pyproject.toml", "README.md")
 
 
-def source_root() -> Path:
-    """The source tree this package lives in (it holds the pyproject.toml to build)."""
-    root = Path(__file__).resolve().parent.parent
+def source_root(root: Path | None = None) -> Path:
+    """The source tree to build the runtime from (default: the one this package lives in)."""
+    root = root if root is not None else Path(__file__).resolve().parent.parent
     if not (root / "pyproject.toml").is_file():
         raise ImageError(f"{root}: no pyproject.toml; building the image needs the source tree")
     return root
+
+
+def copy_source(root: Path, dest: Path) -> Path:
+    """A clean copy of what the project wheel is built from (no bytecode, no build dirs)."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    for name in _SOURCES:
+        shutil.copy2(root / name, dest / name)
+    for package in _packages(root):
+        shutil.copytree(
+            root / package, dest / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+        )
+    return dest
 
 
 def _pip(*args: str | Path) -> list[str | Path]:
@@ -62,16 +76,7 @@ def target_flags(python: str) -> list[str]:
 
 def build_project_wheel(root: Path, build_wheels: Path, out: Path, epoch: int, work: Path) -> Path:
     """``pip wheel`` of the project from a clean copy of its sources, offline; the wheel path."""
-    copy = work / "source"
-    if copy.exists():
-        shutil.rmtree(copy)
-    copy.mkdir(parents=True)
-    for name in _SOURCES:
-        shutil.copy2(root / name, copy / name)
-    for package in _packages(root):
-        shutil.copytree(
-            root / package, copy / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
-        )
+    copy = copy_source(root, work / "source")
     out.mkdir(parents=True, exist_ok=True)
     run(
         _pip("wheel", "--no-deps", "--no-index", "--find-links", build_wheels, "-w", out, copy),
@@ -112,9 +117,9 @@ def resolve_wheels(project_wheel: Path, python: str, dest: Path) -> list[WheelPi
     ]
 
 
-def resolve_build_wheels(dest: Path) -> list[WheelPin]:
+def resolve_build_wheels(root: Path, dest: Path) -> list[WheelPin]:
     """Download the project's build backend (pyproject ``build-system.requires``) for the host."""
-    config = tomllib.loads((source_root() / "pyproject.toml").read_text())
+    config = tomllib.loads((root / "pyproject.toml").read_text())
     requires = config["build-system"]["requires"]
     dest.mkdir(parents=True, exist_ok=True)
     run(_pip("download", "--only-binary=:all:", "-d", dest, *requires), "downloading build wheels")

@@ -30,6 +30,10 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from images.wheels import copy_source  # noqa: E402
+
 TIME_FACTOR = float(os.environ.get("TIME_FACTOR", "1"))
 NETWORK = "e2e-image"
 TAGS = ("e2e", "sensor")
@@ -42,8 +46,9 @@ def log(message: str) -> None:
     print(f"[image-e2e {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def build(recipe: str, out: Path, cache: Path | None) -> float:
+def build(recipe: str, out: Path, cache: Path | None, source: Path) -> float:
     argv = [sys.executable, "-m", "images", "build", recipe, "--out", str(out)]
+    argv += ["--source", str(source)]
     if cache is not None:
         argv += ["--cache", str(cache)]
     began = time.monotonic()
@@ -168,11 +173,14 @@ def main() -> int:
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="mosaik-image-e2e-"))
     try:
+        # One snapshot of the runtime's source for both builds: the claim under test is
+        # "same lock, cache and source give the same bytes", whatever happens to the tree.
+        source = copy_source(ROOT, work / "source")
         first, second = work / "build-1", work / "build-2"
         log(f"build 1 of {args.recipe} -> {first}")
-        one = build(args.recipe, first, args.cache)
+        one = build(args.recipe, first, args.cache, source)
         log(f"build 2 of {args.recipe} -> {second}")
-        two = build(args.recipe, second, args.cache)
+        two = build(args.recipe, second, args.cache, source)
         log(f"builds took {one:.0f} s and {two:.0f} s; comparing every artifact")
         differing = compare(first, second)
         if differing:
