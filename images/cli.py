@@ -191,7 +191,8 @@ def measure_image(directory: Path, qemu_version: str | None, as_json: bool) -> N
             click.echo(f"{name:<6} {values['expected_any'][0]}")
         for note in document.get("assumptions", {}).get("notes", []):
             click.echo(f"note: {note}")
-    stored = _stored_registers(directory / MEASUREMENTS)
+    # Another QEMU version gives other registers by design: compare only like with like.
+    stored = None if qemu_version else _stored_registers(directory / MEASUREMENTS)
     if stored is not None and stored != document["measurements"]:
         problems.append(f"{MEASUREMENTS}: registers differ from the recomputed ones")
     for problem in problems:

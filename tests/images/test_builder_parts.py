@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import lzma
+import os
 from pathlib import Path
 
 import pytest
@@ -11,10 +12,12 @@ from click.testing import CliRunner
 
 import images
 from images.artifacts import ARTIFACTS, MANIFEST, verify_artifacts, write_manifest
+from images.build import BuildOptions, plan
 from images.cli import image_group
 from images.errors import ArtifactError, ImageError, ToolMissing
 from images.lock import DebPin, Lock, WheelPin, read_lock, write_lock
 from images.modules import module_closure, module_name
+from images.recipe import load_recipe
 from images.tools import require_tools
 from images.vm import VmOptions, vm_command
 
@@ -120,6 +123,23 @@ def test_missing_tool_names_the_tool_and_its_package() -> None:
     message = str(info.value)
     assert "'mosaik-no-such-tool'" in message and "mosaik-pkg" in message
     assert "make image-deps" in message
+
+
+def test_build_refuses_to_run_without_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    options = BuildOptions(load_recipe("debian-trixie"), tmp_path / "out", tmp_path / "cache")
+    steps, cleanup = plan(options)
+    try:
+        assert steps[0].title == "check host tools"
+        with pytest.raises(ImageError, match="must run as root"):
+            steps[0].run()
+    finally:
+        cleanup()
+    assert [step.title for step in steps][-3:] == [
+        "write firmware and launch scripts",
+        "compute TDX measurements",
+        "write the manifest",
+    ]
 
 
 def test_cli_reports_recipe_and_manifest_errors_cleanly(tmp_path: Path) -> None:
