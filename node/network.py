@@ -15,6 +15,7 @@ from node._tasks import TaskScope
 from node._version import __version__
 from node.admin import AdminServer
 from node.discovery.config import DiscoveryConfig
+from node.discovery.mdns import LanDiscovery
 from node.discovery.service import Discovery
 from node.errors import ConfigError, TransportError
 from node.metrics import Metrics
@@ -54,6 +55,7 @@ class Network:
         metrics_addr: SocketAddr | None,
         discovery: DiscoveryConfig | None = None,
         advertise: Iterable[str] = (),
+        mdns: bool = False,
     ) -> None:
         self.network_id = network_id
         self.name = name
@@ -68,6 +70,8 @@ class Network:
         self._started_at = time.time()
         self._closed = False
         self.discovery = Discovery(endpoint, self.metrics, config=discovery, advertise=advertise)
+        self.lan: LanDiscovery | None = None
+        self._mdns = mdns
         self._connections_gauge = self.metrics.gauge(
             "mosaik_transport_connections", "Open authenticated QUIC connections"
         )
@@ -91,6 +95,7 @@ class Network:
         transport: TransportConfig | None = None,
         discovery: DiscoveryConfig | None = None,
         advertise: Iterable[str] = (),
+        mdns: bool = False,
         faults: FaultShim | None = None,
     ) -> _NetworkStart:
         """Start a node on network ``name``: awaitable, or an async context manager."""
@@ -106,6 +111,7 @@ class Network:
                 transport=transport,
                 discovery=discovery,
                 advertise=advertise,
+                mdns=mdns,
                 faults=faults,
             )
         )
@@ -124,6 +130,7 @@ class Network:
         transport: TransportConfig | None,
         discovery: DiscoveryConfig | None,
         advertise: Iterable[str],
+        mdns: bool,
         faults: FaultShim | None,
     ) -> Network:
         network_id = Digest.from_name(name)
@@ -152,6 +159,7 @@ class Network:
             metrics_addr=admin_addr,
             discovery=discovery,
             advertise=advertise,
+            mdns=mdns,
         )
         try:
             await net._open()
@@ -168,6 +176,9 @@ class Network:
         if self.tags:
             self.discovery.add_tags(*self.tags)
         await self.discovery.start(seed for seed in self.bootstrap if seed.peer_id != self.peer_id)
+        if self._mdns:
+            self.lan = LanDiscovery(self.discovery)
+            await self.lan.start()
         log.info("node %s on network %s listening on %s", self.peer_id, self.name, self.local_addr)
 
     # -- identity -------------------------------------------------------------------------
@@ -262,6 +273,8 @@ class Network:
         if self._closed:
             return
         self._closed = True
+        if self.lan is not None:
+            await self.lan.close()
         await self.discovery.close()
         await self._tasks.aclose()
         if self._admin is not None:

@@ -102,6 +102,12 @@ def node_id(key_file: str) -> None:
     envvar="MOSAIK_PEER_TTL",
     help="Seconds without a fresh entry before a peer is purged (re-announce at a third).",
 )
+@click.option(
+    "--mdns/--no-mdns",
+    default=False,
+    envvar="MOSAIK_MDNS",
+    help="Also find peers of the network on the LAN with mDNS (off by default).",
+)
 def run(
     network: str,
     secret_file: str | None,
@@ -111,6 +117,7 @@ def run(
     metrics_addr: SocketAddr | None,
     data_dir: str | None,
     peer_ttl: float,
+    mdns: bool,
 ) -> None:
     """Run a node until SIGTERM or SIGINT, then leave gracefully (exit 0).
 
@@ -126,7 +133,9 @@ def run(
         key = SecretKey.from_file(secret_file) if secret_file else None
         discovery = config_with_ttl(peer_ttl)
         directory = Path(data_dir) if data_dir else None
-        asyncio.run(_run(network, key, bind, bootstrap, tags, metrics_addr, directory, discovery))
+        asyncio.run(
+            _run(network, key, bind, bootstrap, tags, metrics_addr, directory, discovery, mdns)
+        )
     except MosaikError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -140,6 +149,7 @@ async def _run(
     metrics_addr: SocketAddr | None,
     data_dir: Path | None,
     discovery: DiscoveryConfig,
+    mdns: bool,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -154,6 +164,7 @@ async def _run(
         data_dir=data_dir,
         metrics_addr=metrics_addr,
         discovery=discovery,
+        mdns=mdns,
     ) as net:
         admin = net.admin_addr
         click.echo(

@@ -147,7 +147,7 @@ class Discovery:
         now = _now_ms()
         self._apply(self.core.tick(now))
         for seed in bootstrap:
-            self._apply(self.core.add_bootstrap(seed.peer_id, (str(seed.addr),), now))
+            self.add_hint(seed.peer_id, (str(seed.addr),))
         self._tasks.spawn(self._timer(), "timer")
 
     async def close(self) -> None:
@@ -231,6 +231,10 @@ class Discovery:
 
     def remove_ticket(self, ticket_id: Digest) -> None:
         self._update(RemoveTicket(ticket_id))
+
+    def add_hint(self, peer: PeerId, addrs: tuple[str, ...]) -> None:
+        """An unsigned address for ``peer`` (bootstrap, LAN): dialled, never gossiped."""
+        self._apply(self.core.add_bootstrap(peer, addrs, _now_ms()))
 
     def feed(self, signed: SignedPeerEntry) -> None:
         """Insert an entry obtained out of band (verified on construction)."""

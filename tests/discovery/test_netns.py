@@ -80,7 +80,9 @@ class Lab:
         for ns in [*self.hosts, self.switch]:
             sh("ip", "netns", "del", ns, check=False)
 
-    def run_node(self, i: int, key: Path, bootstrap: str | None) -> subprocess.Popen[str]:
+    def run_node(
+        self, i: int, key: Path, bootstrap: str | None, *extra: str
+    ) -> subprocess.Popen[str]:
         args = [
             "ip", "netns", "exec", self.hosts[i], sys.executable, "-m", "node", "node", "run",
             "--network", "netns-test", "--secret-file", str(key), "--bind",
@@ -89,6 +91,7 @@ class Lab:
         ]  # fmt: skip
         if bootstrap:
             args += ["--bootstrap", bootstrap]
+        args += extra
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         self.procs.append(proc)
         return proc
@@ -164,4 +167,22 @@ def test_five_hosts_discover_each_other_and_a_cut_host_is_purged_then_returns(
         lambda: all(cut_id in lab.catalog(i) for i in range(HOSTS - 1)),
         TTL_S * 10,
         "the host returns once reachable again",
+    )
+
+
+def test_mdns_finds_peers_on_the_lan_without_a_seed(lab: Lab, tmp_path: Path) -> None:
+    ids = []
+    for i in range(3):
+        path = tmp_path / f"node{i}.key"
+        key = SecretKey.generate()
+        key.to_file(path)
+        ids.append(key.peer_id.hex())
+        proc = lab.run_node(i, path, None, "--mdns")
+        assert proc.stdout is not None
+        assert "node ready" in proc.stdout.readline()
+    everyone = set(ids)
+    wait_for(
+        lambda: all(lab.catalog(i) == everyone - {ids[i]} for i in range(3)),
+        30,
+        "three hosts with no bootstrap find each other over mDNS",
     )
