@@ -73,6 +73,8 @@ async def test_admin_endpoint_serves_status_metrics_health() -> None:
         assert status["network"] == "admin"
         code, body = await http_get(net.admin_addr, "/metrics")
         assert code == 200 and b"mosaik_transport_connections" in body
+        assert b"mosaik_discovery_catalog_size" in body
+        assert b"mosaik_discovery_gossip_messages_sent_total" in body
         assert (await http_get(net.admin_addr, "/healthz"))[0] == 200
         assert (await http_get(net.admin_addr, "/nope"))[0] == 404
 
