@@ -30,7 +30,7 @@ K = TypeVar("K", bound=Hashable)
 class FanoutRing(Generic[K]):
     """Encoded datums between ``tail`` (oldest still needed) and ``head`` (next sequence)."""
 
-    __slots__ = ("_base", "_cursors", "_items", "_stalled", "capacity", "head")
+    __slots__ = ("_base", "_cursors", "_items", "_stalled", "_tail", "capacity", "head")
 
     def __init__(self, capacity: int) -> None:
         if capacity < 1:
@@ -41,16 +41,20 @@ class FanoutRing(Generic[K]):
         self._items: list[bytes] = []
         self._cursors: dict[K, int] = {}
         self._stalled: dict[K, float] = {}
+        # The slowest cursor, recomputed only after a cursor moved (None: stale).
+        self._tail: int | None = None
 
     # -- subscribers ----------------------------------------------------------------------
 
     def add(self, key: K) -> None:
         """A new subscriber: it receives datums pushed from now on."""
         self._cursors[key] = self.head
+        self._tail = None
 
     def remove(self, key: K) -> None:
         self._cursors.pop(key, None)
         self._stalled.pop(key, None)
+        self._tail = None
         self._trim()
 
     def __contains__(self, key: object) -> bool:
@@ -74,7 +78,10 @@ class FanoutRing(Generic[K]):
 
     @property
     def tail(self) -> int:
-        return min(self._cursors.values(), default=self.head)
+        """The oldest datum some subscriber still needs (``head`` if none)."""
+        if self._tail is None:
+            self._tail = min(self._cursors.values(), default=None)
+        return self.head if self._tail is None else self._tail
 
     def room(self) -> int:
         """Datums that can be pushed before the slowest subscriber is ``capacity`` behind."""
@@ -98,6 +105,7 @@ class FanoutRing(Generic[K]):
             return []
         batch = self._items[start - self._base :]
         self._cursors[key] = self.head
+        self._tail = None
         self._trim()
         return batch
 
@@ -122,6 +130,7 @@ class FanoutRing(Generic[K]):
         cursor = self._cursors[key]
         skipped = min(count, self.head - cursor)
         self._cursors[key] = cursor + skipped
+        self._tail = None
         self._trim()
         return skipped
 
