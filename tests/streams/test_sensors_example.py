@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
+import asyncio
 import sys
 from pathlib import Path
 
@@ -18,12 +18,20 @@ async def test_the_sensors_demo_delivers_to_both_consumers() -> None:
     async with Network.create("probe") as net:
         if not hasattr(net, "streams"):
             pytest.skip("net.streams is not wired into Network yet")
-    result = subprocess.run(
-        [sys.executable, str(EXAMPLE), "demo", "--seconds", "2", "--rate", "500"],
-        capture_output=True,
-        text=True,
-        timeout=deadline(30),
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(EXAMPLE),
+        "demo",
+        "--seconds",
+        "2",
+        "--rate",
+        "500",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "c1: " in result.stdout and "c2: " in result.stdout
-    assert "exit codes [0, 0, 0]" in result.stdout
+    async with asyncio.timeout(deadline(30)):
+        output, _ = await process.communicate()
+    text = output.decode()
+    assert process.returncode == 0, text
+    assert "c1: " in text and "c2: " in text
+    assert "exit codes [0, 0, 0]" in text
