@@ -34,7 +34,6 @@ import random
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
-from node.discovery._codec import decode_strict
 from node.discovery.catalog import Catalog, CatalogSnapshot, Outcome, Verdict
 from node.discovery.config import DiscoveryConfig
 from node.discovery.departure import GracefulDeparture
@@ -248,7 +247,7 @@ class DiscoveryCore:
         if self._closed:
             return []
         try:
-            message = decode_strict(message_decoder, body, "discovery")
+            message = message_decoder.decode(body)
         except DecodeError as exc:
             self._counts.messages_dropped += 1
             _log.warning("dropped discovery message from %s: %s", peer.short(), exc)

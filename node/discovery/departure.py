@@ -12,7 +12,6 @@ from functools import lru_cache
 import blake3
 import msgspec
 
-from node.discovery._codec import decode_strict
 from node.discovery.entry import SIGNATURE_SIZE, Version
 from node.discovery.errors import InvalidDeparture
 from node.errors import DecodeError
@@ -116,7 +115,7 @@ class GracefulDeparture:
 @lru_cache(maxsize=1024)
 def _decode_verified(data: bytes) -> GracefulDeparture:
     try:
-        wire = decode_strict(_decoder, data, "departure")
+        wire = _decoder.decode(data)
     except DecodeError as exc:
         raise InvalidDeparture(f"malformed notice ({exc})") from None
     body = wire.body

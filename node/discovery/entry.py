@@ -18,7 +18,6 @@ from typing import Annotated, TypeAlias
 import blake3
 import msgspec
 
-from node.discovery._codec import decode_strict
 from node.discovery.errors import InvalidEntry
 from node.errors import DecodeError
 from node.primitives import Decoder, Digest, PeerId, SecretKey, Ticket, encode
@@ -227,13 +226,13 @@ class SignedPeerEntry:
 @lru_cache(maxsize=8192)
 def _decode_verified(data: bytes) -> SignedPeerEntry:
     try:
-        wire = decode_strict(_signed_decoder, data, "signed entry")
+        wire = _signed_decoder.decode(data)
     except DecodeError as exc:
         raise InvalidEntry(f"malformed signed entry ({exc})") from None
     if len(wire.signature) != SIGNATURE_SIZE:
         raise InvalidEntry(f"signature is {len(wire.signature)} bytes, expected {SIGNATURE_SIZE}")
     try:
-        fields = decode_strict(_entry_decoder, wire.entry, "entry")
+        fields = _entry_decoder.decode(wire.entry)
     except DecodeError as exc:
         raise InvalidEntry(f"malformed entry body ({exc})") from None
     if not fields.peer_id.verify(wire.signature, _signing_digest(wire.entry)):

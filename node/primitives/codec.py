@@ -31,7 +31,9 @@ def _enc_hook(obj: Any) -> Any:
 
 
 def _dec_hook(typ: type, obj: Any) -> Any:
-    if typ in _BYTES_TYPES and isinstance(obj, bytes):
+    if typ in _BYTES_TYPES:
+        if not isinstance(obj, bytes):
+            raise msgspec.ValidationError(f"expected 32 bytes, got {type(obj).__name__}")
         try:
             return typ(obj)
         except ValueError as exc:
@@ -79,6 +81,8 @@ class Decoder(Generic[T]):
             return self._decoder.decode(body)
         except msgspec.DecodeError as exc:
             raise DecodeError(f"invalid {self._name} message: {exc}") from None
+        except UnicodeDecodeError:
+            raise DecodeError(f"invalid {self._name} message: a string is not UTF-8") from None
 
 
 def decode(typ: type[T], body: bytes) -> T:

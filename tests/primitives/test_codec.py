@@ -56,3 +56,11 @@ def test_frame_buffer_reassembles_any_split(bodies: list[bytes], chunk: int) -> 
         out.extend(buffer.feed(stream[i : i + chunk]))
     assert [msgspec.msgpack.decode(body) for body in out] == bodies
     assert buffer.pending == 0
+
+
+def test_only_decode_error_escapes_for_wrong_id_types_and_bad_utf8() -> None:
+    with pytest.raises(DecodeError, match="expected 32 bytes, got NoneType"):
+        Decoder(Entry).decode(encode({"peer": None, "seq": 1, "tags": []}))
+    bad_utf8 = b"\x83\xa4peer\xc4\x20" + b"\x00" * 32 + b"\xa3seq\x01\xa4tags\x91\xa2\xff\xfe"
+    with pytest.raises(DecodeError):
+        Decoder(Entry).decode(bad_utf8)

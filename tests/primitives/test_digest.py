@@ -30,7 +30,8 @@ def test_derive_and_hashed_chain() -> None:
     root = Digest.from_name("root")
     assert root.derive("a") == Digest.hash(root.bytes + b"a")
     assert root.derive(b"a") == root.derive("a")
-    assert root.derive(Digest.from_name("x")) == Digest.hash(root.bytes + Digest.from_name("x").bytes)
+    x = Digest.from_name("x")
+    assert root.derive(x) == Digest.hash(root.bytes + x.bytes)
     assert root.derive("a").derive("b") != root.derive("b").derive("a")
     assert root.hashed() == Digest.hash(root.bytes)
 
