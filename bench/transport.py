@@ -26,9 +26,9 @@ from cryptography.hazmat.primitives import serialization
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from node.primitives import Digest, SecretKey  # noqa: E402
-from node.transport import Connection, Endpoint  # noqa: E402
-from node.transport._aioquic import self_signed_certificate  # noqa: E402
+from node.primitives import Digest, SecretKey
+from node.transport import Connection, Endpoint
+from node.transport._aioquic import self_signed_certificate
 
 FRAME = 100
 BODY = b"x" * FRAME
@@ -37,7 +37,10 @@ BODY = b"x" * FRAME
 async def bench_ours(frames: int, batch: int) -> float:
     frames -= frames % batch
     network = Digest.from_name("bench")
-    sender, receiver = Endpoint(SecretKey.generate(), network), Endpoint(SecretKey.generate(), network)
+    sender, receiver = (
+        Endpoint(SecretKey.generate(), network),
+        Endpoint(SecretKey.generate(), network),
+    )
     done = asyncio.get_running_loop().create_future()
 
     async def sink(conn: Connection) -> None:
