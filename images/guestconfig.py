@@ -210,6 +210,13 @@ def is_tdx_guest(cpuinfo: str) -> bool:
     return False
 
 
+def _read_optional(path: Path) -> str:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return ""
+
+
 def _mounted(mounts: str, fstype: str) -> bool:
     return any(
         len(f) > 2 and f[2] == fstype for f in (line.split() for line in mounts.splitlines())
@@ -240,16 +247,19 @@ def _command_tdx(args: argparse.Namespace) -> int:
     tdx = is_tdx_guest(Path(args.cpuinfo).read_text())
     if tdx:
         subprocess.run(["modprobe", "tdx_guest"], check=False)
-    modules = Path("/proc/modules").read_text()
+    modules = _read_optional(Path("/proc/modules"))  # absent: a kernel without modules
     loaded = {line.split()[0] for line in modules.splitlines() if line.strip()}
     report = Path(args.tsm_report)
     if report.is_dir():
         import pwd
 
-        user = pwd.getpwnam(args.user)
+        try:
+            user = pwd.getpwnam(args.user)
+        except KeyError:
+            raise GuestConfigError(f"user {args.user!r} does not exist") from None
         os.chown(report, user.pw_uid, user.pw_gid)
         os.chmod(report, 0o700)
-    configfs = _mounted(Path("/proc/mounts").read_text(), "configfs")
+    configfs = _mounted(_read_optional(Path("/proc/mounts")), "configfs")
     print(
         "mosaik-guest-config: "
         f"tdx={'yes' if tdx else 'no (not a TD guest)'} "

@@ -193,6 +193,8 @@ def configure(recipe: Recipe, rootfs: Path, files: Sequence[RenderedFile], log: 
     (rootfs / "etc/machine-id").chmod(0o444)
     (rootfs / "etc/apt/sources.list").write_text(recipe.mirror_line + "\n")
     epoch = recipe.source_date_epoch
+    # Users now, not at boot: the stamps above keep systemd-sysusers.service from running.
+    chroot(rootfs, ["systemd-sysusers"], "creating system users", epoch, log)
     env = ["env", "SYSTEMD_OFFLINE=1"]
     if recipe.enable:
         chroot(rootfs, [*env, "systemctl", "enable", *recipe.enable], "enabling units", epoch, log)

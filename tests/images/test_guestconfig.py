@@ -155,3 +155,18 @@ def test_tdx_guest_flag_detection() -> None:
     assert is_tdx_guest("processor\t: 0\nflags\t\t: fpu vme tdx_guest x2apic\n")
     assert not is_tdx_guest("processor\t: 0\nflags\t\t: fpu vme hypervisor\n")
     assert not is_tdx_guest("")
+
+
+def test_tdx_command_reports_status_and_names_a_missing_user(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("flags\t\t: fpu vme hypervisor\n")
+    absent = ["tdx", f"--cpuinfo={cpuinfo}", f"--tsm-report={tmp_path / 'none'}"]
+    assert guestconfig.main(absent) == 0
+    assert "tdx=no (not a TD guest)" in capsys.readouterr().out
+    report = tmp_path / "report"
+    report.mkdir()
+    argv = ["tdx", f"--cpuinfo={cpuinfo}", f"--tsm-report={report}", "--user=no-such-user"]
+    assert guestconfig.main(argv) == 2
+    assert "user 'no-such-user' does not exist" in capsys.readouterr().err
