@@ -120,7 +120,13 @@ class CollectionMachine(abc.ABC, Generic[S]):
         match the declared types (it would fail to apply everywhere, so it is never sent)."""
         try:
             return self._command_decoder.decode(encode(command))
-        except (DecodeError, TypeError, OverflowError, msgspec.EncodeError) as exc:
+        except (
+            DecodeError,
+            TypeError,
+            NotImplementedError,
+            OverflowError,
+            msgspec.EncodeError,
+        ) as exc:
             raise InvalidValue(
                 f"{self.kind} {self.store_id.short()} ({', '.join(self._param_names)}): {exc}"
             ) from None
