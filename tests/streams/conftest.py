@@ -57,9 +57,9 @@ async def make_node() -> AsyncIterator[MakeNode]:
             bootstrap=seeds,
             **options,
         )
-        # Until Network wires ``net.streams`` itself.
-        net.streams = Streams(net)  # type: ignore[attr-defined]
-        await net.streams.start()  # type: ignore[attr-defined]
+        if not hasattr(net, "streams"):  # until Network wires ``net.streams`` itself
+            net.streams = Streams(net)  # type: ignore[attr-defined]
+            await net.streams.start()  # type: ignore[attr-defined]
         nodes.append(net)
         return net
 
