@@ -192,11 +192,14 @@ class Consumer(Generic[T]):
         self.when.changed()
 
     def _on_event(self, event: CatalogEvent) -> None:
+        peer_id = event.peer_id
         if isinstance(event, PeerDeparted):
-            self._apply(self._subscriptions.peer_departed(event.peer_id))
-            return
-        peer = self._context.discovery.peer_info(event.peer_id) or PeerInfo(event.entry)
-        self._apply(self._subscriptions.peer_seen(peer, time.time()))
+            self._apply(self._subscriptions.peer_departed(peer_id))
+        else:
+            peer = self._context.discovery.peer_info(peer_id) or PeerInfo(event.entry)
+            self._apply(self._subscriptions.peer_seen(peer, time.time()))
+        if self._subscriptions.state(peer_id) is None:
+            self._links.pop(peer_id, None)  # forgotten while waiting: keep no stats for it
 
     def _local_entry_changed(self) -> None:
         self._apply(self._subscriptions.local_entry_changed())

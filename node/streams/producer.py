@@ -327,10 +327,13 @@ class Producer(Generic[T]):
         else:
             peer = self._context.discovery.peer_info(event.peer_id) or PeerInfo(event.entry)
             revoked = self._admission.peer_changed(peer, time.time())
+            subscribed = False
             for channel in self._channels.values():
                 if channel.peer.peer_id == peer.peer_id:
                     channel.peer = peer
-            self._changed()
+                    subscribed = True
+            if subscribed:  # its tags may count for online_when and when.subscribed
+                self._changed()
         self._revoke(revoked)
 
     def _tick(self) -> None:
