@@ -62,7 +62,7 @@ class CollectionMachine(abc.ABC, Generic[S]):
     """Base of the six collection machines; ``S`` is the machine's snapshot Struct."""
 
     kind: ClassVar[str]
-    query_type: ClassVar[Any] = Size
+    query_type: Any = Size
     command_type: Any
     snapshot_type: Any
 

@@ -1,0 +1,362 @@
+"""``net.collections``: open replicated collections by store name.
+
+Every collection is its own group, keyed by its ``StoreId``; its state machine's signature
+(kind, store id, type parameters, options) feeds the group id. ``reader=False`` (the default)
+opens a writer, a voting member; ``reader=True`` opens a reader, which the group keeps as a
+learner: it replicates and serves reads locally but never votes or leads, so a group of only
+readers never comes online.
+
+Handles of one store on one node share one replica. A reader opened where a writer is open
+reads the writer's replica; a writer cannot be opened while the store is open as a reader on
+this node (``StoreConflict``): close the readers first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Literal, Protocol, TypeAlias, TypeVar, overload
+
+from node._tasks import TaskScope
+from node.collections._machine import Change, CollectionMachine
+from node.collections._replica import Groups, Replica
+from node.collections.cell import CellMachine, OnceMachine
+from node.collections.errors import CollectionClosed, StoreConflict
+from node.collections.handles import (
+    CellReader,
+    CellWriter,
+    MapReader,
+    MapWriter,
+    OnceReader,
+    OnceWriter,
+    PriorityQueueReader,
+    PriorityQueueWriter,
+    SetReader,
+    SetWriter,
+    VecReader,
+    VecWriter,
+)
+from node.collections.map import MapMachine
+from node.collections.metrics import CollectionMetrics
+from node.collections.pqueue import PriorityQueueMachine
+from node.collections.set import SetMachine
+from node.collections.vec import VecMachine
+from node.metrics import Metrics
+from node.primitives.digest import Digest, StoreId
+from node.tickets.validation import TicketValidator
+
+P = TypeVar("P")
+K = TypeVar("K")
+V = TypeVar("V")
+T = TypeVar("T")
+M = TypeVar("M", bound=CollectionMachine[Any])
+
+RequireTicket: TypeAlias = TicketValidator | Iterable[TicketValidator] | None
+
+
+class CollectionHost(Protocol):
+    """What ``Collections`` needs of the node (``Network`` provides it)."""
+
+    @property
+    def groups(self) -> Groups: ...
+
+    @property
+    def metrics(self) -> Metrics: ...
+
+
+def _validators(require_ticket: RequireTicket) -> tuple[TicketValidator, ...]:
+    if require_ticket is None:
+        return ()
+    if isinstance(require_ticket, Iterable):
+        return tuple(require_ticket)
+    return (require_ticket,)
+
+
+class Collections:
+    """The node's replicated collections (``net.collections``)."""
+
+    def __init__(self, net: CollectionHost) -> None:
+        self._net = net
+        self._metrics = CollectionMetrics(net.metrics)
+        self._tasks = TaskScope("collections")
+        self._replicas: dict[Digest, Replica[Any]] = {}
+        self._closed = False
+
+    # -- opening ------------------------------------------------------------------------------
+
+    @overload
+    def map(
+        self,
+        store: str | StoreId,
+        *,
+        key: type[K],
+        value: type[V],
+        reader: Literal[False] = False,
+        require_ticket: RequireTicket = None,
+    ) -> MapWriter[K, V]: ...
+    @overload
+    def map(
+        self,
+        store: str | StoreId,
+        *,
+        key: type[K],
+        value: type[V],
+        reader: Literal[True],
+        require_ticket: RequireTicket = None,
+    ) -> MapReader[K, V]: ...
+    def map(
+        self,
+        store: str | StoreId,
+        *,
+        key: type[K],
+        value: type[V],
+        reader: bool = False,
+        require_ticket: RequireTicket = None,
+    ) -> MapReader[K, V]:
+        """A replicated map from ``key`` to ``value`` (msgspec-encodable types)."""
+        machine: MapMachine[K, V] = MapMachine(_store(store), key, value, writer=not reader)
+        replica = self._open(machine, reader, require_ticket)
+        return (MapReader if reader else MapWriter)(replica, self._release)
+
+    @overload
+    def vec(
+        self,
+        store: str | StoreId,
+        *,
+        item: type[T],
+        reader: Literal[False] = False,
+        require_ticket: RequireTicket = None,
+    ) -> VecWriter[T]: ...
+    @overload
+    def vec(
+        self,
+        store: str | StoreId,
+        *,
+        item: type[T],
+        reader: Literal[True],
+        require_ticket: RequireTicket = None,
+    ) -> VecReader[T]: ...
+    def vec(
+        self,
+        store: str | StoreId,
+        *,
+        item: type[T],
+        reader: bool = False,
+        require_ticket: RequireTicket = None,
+    ) -> VecReader[T]:
+        """A replicated vector of ``item``."""
+        machine: VecMachine[T] = VecMachine(_store(store), item, writer=not reader)
+        replica = self._open(machine, reader, require_ticket)
+        return (VecReader if reader else VecWriter)(replica, self._release)
+
+    @overload
+    def set(
+        self,
+        store: str | StoreId,
+        *,
+        item: type[T],
+        reader: Literal[False] = False,
+        require_ticket: RequireTicket = None,
+    ) -> SetWriter[T]: ...
+    @overload
+    def set(
+        self,
+        store: str | StoreId,
+        *,
+        item: type[T],
+        reader: Literal[True],
+        require_ticket: RequireTicket = None,
+    ) -> SetReader[T]: ...
+    def set(
+        self,
+        store: str | StoreId,
+        *,
+        item: type[T],
+        reader: bool = False,
+        require_ticket: RequireTicket = None,
+    ) -> SetReader[T]:
+        """A replicated set of ``item`` (a hashable type)."""
+        machine: SetMachine[T] = SetMachine(_store(store), item, writer=not reader)
+        replica = self._open(machine, reader, require_ticket)
+        return (SetReader if reader else SetWriter)(replica, self._release)
+
+    @overload
+    def cell(
+        self,
+        store: str | StoreId,
+        *,
+        value: type[T],
+        reader: Literal[False] = False,
+        require_ticket: RequireTicket = None,
+    ) -> CellWriter[T]: ...
+    @overload
+    def cell(
+        self,
+        store: str | StoreId,
+        *,
+        value: type[T],
+        reader: Literal[True],
+        require_ticket: RequireTicket = None,
+    ) -> CellReader[T]: ...
+    def cell(
+        self,
+        store: str | StoreId,
+        *,
+        value: type[T],
+        reader: bool = False,
+        require_ticket: RequireTicket = None,
+    ) -> CellReader[T]:
+        """A replicated single ``value``: every write replaces it."""
+        machine: CellMachine[T] = CellMachine(_store(store), value, writer=not reader)
+        replica = self._open(machine, reader, require_ticket)
+        return (CellReader if reader else CellWriter)(replica, self._release)
+
+    @overload
+    def once(
+        self,
+        store: str | StoreId,
+        *,
+        value: type[T],
+        reader: Literal[False] = False,
+        require_ticket: RequireTicket = None,
+    ) -> OnceWriter[T]: ...
+    @overload
+    def once(
+        self,
+        store: str | StoreId,
+        *,
+        value: type[T],
+        reader: Literal[True],
+        require_ticket: RequireTicket = None,
+    ) -> OnceReader[T]: ...
+    def once(
+        self,
+        store: str | StoreId,
+        *,
+        value: type[T],
+        reader: bool = False,
+        require_ticket: RequireTicket = None,
+    ) -> OnceReader[T]:
+        """A replicated write-once ``value``: the first committed write stays."""
+        machine: OnceMachine[T] = OnceMachine(_store(store), value, writer=not reader)
+        replica = self._open(machine, reader, require_ticket)
+        return (OnceReader if reader else OnceWriter)(replica, self._release)
+
+    @overload
+    def priority_queue(
+        self,
+        store: str | StoreId,
+        *,
+        priority: type[P],
+        key: type[K],
+        value: type[V],
+        capacity: int | None = None,
+        reader: Literal[False] = False,
+        require_ticket: RequireTicket = None,
+    ) -> PriorityQueueWriter[P, K, V]: ...
+    @overload
+    def priority_queue(
+        self,
+        store: str | StoreId,
+        *,
+        priority: type[P],
+        key: type[K],
+        value: type[V],
+        capacity: int | None = None,
+        reader: Literal[True],
+        require_ticket: RequireTicket = None,
+    ) -> PriorityQueueReader[P, K, V]: ...
+    def priority_queue(
+        self,
+        store: str | StoreId,
+        *,
+        priority: type[P],
+        key: type[K],
+        value: type[V],
+        capacity: int | None = None,
+        reader: bool = False,
+        require_ticket: RequireTicket = None,
+    ) -> PriorityQueueReader[P, K, V]:
+        """A replicated double-ended priority queue of ``(priority, key, value)`` entries,
+        bounded to ``capacity`` entries if given (part of the group's identity)."""
+        machine: PriorityQueueMachine[P, K, V] = PriorityQueueMachine(
+            _store(store), priority, key, value, capacity=capacity, writer=not reader
+        )
+        replica = self._open(machine, reader, require_ticket)
+        return (PriorityQueueReader if reader else PriorityQueueWriter)(replica, self._release)
+
+    # -- replicas -----------------------------------------------------------------------------
+
+    def _open(self, machine: M, reader: bool, require_ticket: RequireTicket) -> Replica[M]:
+        if self._closed:
+            raise CollectionClosed("the node's collections are closed")
+        validators = _validators(require_ticket)
+        signature = machine.signature()
+        replica: Replica[M] | None = self._replicas.get(signature)
+        name = f"{machine.kind} {machine.store_id.short()}"
+        if replica is None:
+            replica = Replica(
+                machine,
+                reader=reader,
+                validators=validators,
+                groups=self._net.groups,
+                tasks=self._tasks,
+                on_change=self._changed,
+            )
+            self._replicas[signature] = replica
+            self._metrics.track(machine.kind, machine.store_id.short(), machine.__len__)
+        elif replica.reader and not reader:
+            raise StoreConflict(
+                f"{name} is open as a reader on this node: close its readers to open a writer"
+            )
+        elif _signatures(replica.validators) != _signatures(validators):
+            raise StoreConflict(f"{name} is open on this node with other ticket validators")
+        replica.handles += 1
+        return replica
+
+    def _changed(self, replica: Replica[Any], change: Change) -> None:
+        if change is Change.RESTORED:
+            self._metrics.synced(replica.machine.kind, replica.store_id.short())
+
+    async def _release(self, replica: Replica[Any]) -> None:
+        replica.handles -= 1
+        if replica.handles == 0:
+            await self._forget(replica)
+
+    async def _forget(self, replica: Replica[Any]) -> None:
+        signature = replica.machine.signature()
+        if self._replicas.get(signature) is replica:
+            del self._replicas[signature]
+            self._metrics.untrack(replica.machine.kind, replica.store_id.short())
+        await replica.close()
+
+    def statistics(self) -> list[dict[str, Any]]:
+        """One row per open collection: kind, store, role, size and version."""
+        return [
+            {
+                "kind": r.machine.kind,
+                "store": r.store_id.hex(),
+                "role": "reader" if r.reader else "writer",
+                "size": len(r.machine),
+                "version": r.machine.version,
+                "handles": r.handles,
+            }
+            for r in self._replicas.values()
+        ]
+
+    async def close(self) -> None:
+        """Close every collection: the node leaves their groups; handles raise
+        ``CollectionClosed`` from then on."""
+        if self._closed:
+            return
+        self._closed = True
+        for replica in list(self._replicas.values()):
+            await self._forget(replica)
+        await self._tasks.aclose()
+
+
+def _store(store: str | StoreId) -> StoreId:
+    return Digest.from_name(store)
+
+
+def _signatures(validators: tuple[TicketValidator, ...]) -> list[Digest]:
+    return sorted(v.signature() for v in validators)
