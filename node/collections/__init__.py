@@ -1,18 +1,33 @@
 """Replicated collections: Map, Vec, Set, Cell, Once and PriorityQueue on Raft groups.
 
-Each collection is its own group, keyed by its StoreId. The state machines here are sans-I/O
-cores; handles (writers vote, readers are learners) read them locally and write through the
-group.
+Each collection is its own group, keyed by its StoreId. The state machines are sans-I/O
+cores; handles read them locally and write through the group (writers vote, readers are
+learners). Open them with ``net.collections`` (a ``Collections``).
 """
 
 from node.collections._machine import Change, CollectionMachine, Size, Version
 from node.collections._types import type_name
+from node.collections.api import Collections, RequireTicket
 from node.collections.cell import CellMachine, OnceMachine
 from node.collections.errors import (
     CollectionClosed,
     CollectionError,
     InvalidValue,
     StoreConflict,
+)
+from node.collections.handles import (
+    CellReader,
+    CellWriter,
+    MapReader,
+    MapWriter,
+    OnceReader,
+    OnceWriter,
+    PriorityQueueReader,
+    PriorityQueueWriter,
+    SetReader,
+    SetWriter,
+    VecReader,
+    VecWriter,
 )
 from node.collections.map import MapMachine
 from node.collections.pqueue import PriorityQueueMachine
@@ -21,18 +36,32 @@ from node.collections.vec import VecMachine
 
 __all__ = [
     "CellMachine",
+    "CellReader",
+    "CellWriter",
     "Change",
     "CollectionClosed",
     "CollectionError",
     "CollectionMachine",
+    "Collections",
     "InvalidValue",
     "MapMachine",
+    "MapReader",
+    "MapWriter",
     "OnceMachine",
+    "OnceReader",
+    "OnceWriter",
     "PriorityQueueMachine",
+    "PriorityQueueReader",
+    "PriorityQueueWriter",
+    "RequireTicket",
     "SetMachine",
+    "SetReader",
+    "SetWriter",
     "Size",
     "StoreConflict",
     "VecMachine",
+    "VecReader",
+    "VecWriter",
     "Version",
     "type_name",
 ]
