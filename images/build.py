@@ -46,6 +46,7 @@ from images.tools import (
 )
 from images.wheels import (
     build_project_wheel,
+    check_locked,
     fetch_wheels,
     resolve_build_wheels,
     resolve_wheels,
@@ -226,6 +227,7 @@ def _fetch(build: _Build) -> str:
             f"(suite {lock.suite} vs {recipe.suite}; include {list(lock.include)} vs "
             f"{list(recipe.packages)}); run with --update-lock"
         )
+    check_locked(source_root(build.options.source), lock.wheels, recipe.lock_path)
     pins = [*lock.debs, lock.kernel]
     fetched = fetch_debs(pins, build.debs, build.apt())
     fetched += fetch_wheels(lock.wheels, build.wheels, target_flags(lock.python), "guest wheels")

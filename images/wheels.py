@@ -9,6 +9,7 @@ is built offline with the locked build backend (``--no-index``) and SOURCE_DATE_
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import tomllib
@@ -31,6 +32,7 @@ PLATFORMS: Final = (
     "manylinux2014_x86_64",
 )
 _SOURCES: Final = ("pyproject.toml", "README.md")
+_REQUIREMENT: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def source_root(root: Path | None = None) -> Path:
@@ -135,11 +137,37 @@ def _host_constraints() -> str:
     return "".join(f"{name}=={version}\n" for name, version in sorted(pins.items()))
 
 
+def declared_dependencies(root: Path) -> list[str]:
+    """Normalised names of the project's ``[project] dependencies`` (extras dropped)."""
+    config = tomllib.loads((root / "pyproject.toml").read_text())
+    names = []
+    for requirement in config["project"]["dependencies"]:
+        match = _REQUIREMENT.match(requirement)
+        if match is not None:
+            names.append(_normalise(match.group(0)))
+    return sorted(names)
+
+
+def check_locked(root: Path, pins: Sequence[WheelPin], lock_path: Path) -> None:
+    """``LockError`` if the project declares a dependency the lock has no wheel for."""
+    locked = {_normalise(pin.name) for pin in pins}
+    missing = [name for name in declared_dependencies(root) if name not in locked]
+    if missing:
+        raise LockError(
+            f"{lock_path}: out of date with {root / 'pyproject.toml'}: no wheel for "
+            f"{', '.join(missing)}; run with --update-lock"
+        )
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def _pin(path: Path) -> WheelPin:
     parts = path.name.split("-")
     if len(parts) < 5:
         raise LockError(f"{path.name}: not a wheel file name")
-    name = parts[0].replace("_", "-").lower()
+    name = _normalise(parts[0])
     return WheelPin(name, parts[1], path.name, sha256_file(path))
 
 

@@ -14,12 +14,13 @@ import images
 from images.artifacts import ARTIFACTS, MANIFEST, verify_artifacts, write_manifest
 from images.build import BuildOptions, plan
 from images.cli import image_group
-from images.errors import ArtifactError, ImageError, ToolMissing
+from images.errors import ArtifactError, ImageError, LockError, ToolMissing
 from images.lock import DebPin, Lock, WheelPin, read_lock, write_lock
 from images.modules import module_closure, module_name
 from images.recipe import load_recipe
 from images.tools import require_tools
 from images.vm import VmOptions, vm_command
+from images.wheels import check_locked, declared_dependencies
 
 SHA = "0123456789abcdef" * 4
 
@@ -213,3 +214,15 @@ def test_public_names_are_pinned() -> None:
         assert getattr(images, name) is not None
     for error in ("ArtifactError", "CacheError", "CpioError", "LockError", "RecipeError"):
         assert issubclass(getattr(images, error), ImageError)
+
+
+def test_lock_without_a_declared_dependency_asks_for_update_lock(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "x"\ndependencies = ["aioquic>=1.2", "pyjwt[crypto]>=2.8", '
+        '"Zero_Conf>=0.130"]\n'
+    )
+    assert declared_dependencies(tmp_path) == ["aioquic", "pyjwt", "zero-conf"]
+    pins = [WheelPin("aioquic", "1.7.2", "a.whl", SHA), WheelPin("pyjwt", "2.1", "p.whl", SHA)]
+    with pytest.raises(LockError, match=r"no wheel for zero-conf; run with --update-lock"):
+        check_locked(tmp_path, pins, tmp_path / "packages.lock")
+    check_locked(tmp_path, [*pins, WheelPin("zero-conf", "1", "z.whl", SHA)], tmp_path / "l")

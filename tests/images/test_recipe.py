@@ -11,6 +11,7 @@ import pytest
 from images.errors import LockError, RecipeError
 from images.lock import read_lock
 from images.recipe import check_cmdline, load_recipe
+from images.wheels import check_locked
 
 RECIPE_DIR = Path(__file__).resolve().parents[2] / "images" / "debian-trixie"
 
@@ -33,6 +34,8 @@ def test_shipped_lock_matches_the_recipe() -> None:
     assert set(recipe.packages) <= names
     assert lock.kernel.name.startswith("linux-image-6.12")
     assert {"pip", "aioquic", "cryptography"} <= {pin.name for pin in lock.wheels}
+    # A dependency added to pyproject.toml needs `mosaik image build --update-lock`.
+    check_locked(RECIPE_DIR.parents[1], lock.wheels, recipe.lock_path)
 
 
 def _copy(tmp_path: Path) -> Path:
