@@ -5,11 +5,13 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from node.primitives import Digest
 from node.streams.channels import ChannelState
 from node.streams.config import Backoff, ConsumerConfig
-from node.streams.subscriptions import Dial, Drop, Subscriptions, SyncCatalog
+from node.streams.subscriptions import TERMINAL_CODES, Dial, Drop, Subscriptions, SyncCatalog
 from node.tickets import JwtTicketBuilder, JwtTicketValidator
 from node.transport import codes
 from tests.streams.helpers import NOW, STREAM, info, key
@@ -183,3 +185,58 @@ def test_backoff_options_are_validated() -> None:
     rng = random.Random(3)
     delays = [Backoff(initial=1, maximum=4, jitter=0.5).delay(3, rng) for _ in range(50)]
     assert all(4 <= d <= 6 for d in delays) and len(set(delays)) > 1
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 2**32))
+def test_random_histories_keep_the_channel_invariants(seed: int) -> None:
+    """Dials only eligible producers, one live channel per producer, timers never stall."""
+    rng = random.Random(seed)
+    eu = Digest.from_name("eu")
+    subs = make(require=(lambda p: eu in p.tags,))
+    now = NOW
+    versions = dict.fromkeys(range(1, 5), 1)
+    live: dict[object, int] = {}  # peer -> generation of its open (dialled) channel
+    last_generation = 0
+    codes_pool = [None, *TERMINAL_CODES, codes.UNKNOWN_PEER, codes.STREAM_TOO_SLOW]
+    for _ in range(150):
+        n = rng.randint(1, 4)
+        peer_id = key(n).peer_id
+        op = rng.random()
+        if op < 0.35:
+            versions[n] += 1
+            tags = ("eu",) if rng.random() < 0.7 else ()
+            streams = (STREAM,) if rng.random() < 0.8 else ()
+            peer = info(n, tags=tags, streams=streams, update_ms=versions[n])
+            actions = subs.peer_seen(peer, now)
+        elif op < 0.45:
+            actions = subs.peer_departed(peer_id)
+        elif op < 0.75 and peer_id in live:
+            code = rng.choice(codes_pool)
+            actions = subs.closed(peer_id, live.pop(peer_id), code, "", now)
+        elif op < 0.85 and peer_id in live:
+            subs.connected_to(peer_id, live[peer_id])
+            actions = []
+        else:
+            deadline_before = subs.next_deadline()
+            now += rng.uniform(0, 3)
+            actions = subs.tick(now)
+            after = subs.next_deadline()
+            if deadline_before is not None and deadline_before <= now:
+                assert after is None or after > now, f"seed {seed}: timer stalled"
+        for action in actions:
+            if isinstance(action, Dial):
+                assert eu in action.peer.tags and STREAM in action.peer.streams, f"seed {seed}"
+                assert action.generation > last_generation, f"seed {seed}"
+                last_generation = action.generation
+                live[action.peer.peer_id] = action.generation
+            elif isinstance(action, Drop):
+                assert live.pop(action.peer_id, None) is not None, f"seed {seed}: stray drop"
+            else:
+                assert isinstance(action, SyncCatalog)
+                dial = dial_of(subs.synced(action.peer_id, action.generation))
+                assert dial.generation > last_generation
+                last_generation = dial.generation
+                live[action.peer_id] = dial.generation
+        for peer_id, generation in live.items():
+            assert subs.generation(peer_id) == generation, f"seed {seed}: lost track"
