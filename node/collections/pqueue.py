@@ -222,7 +222,8 @@ class PriorityQueueMachine(CollectionMachine["PqSnapshot[P, K, V]"], Generic[P, 
     # -- snapshots ----------------------------------------------------------------------------
 
     def _snapshot(self) -> PqSnapshot[P, K, V]:
-        return PqSnapshot(self.version, list(self.iter_asc()))
+        entries = [(p, k, v) for p, bucket in self.buckets.items() for k, v in bucket.items()]
+        return PqSnapshot(self.version, entries)
 
     def _restore(self, snapshot: PqSnapshot[P, K, V]) -> None:
         by_key: dict[K, tuple[P, V]] = {}
