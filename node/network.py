@@ -18,6 +18,7 @@ from node.discovery.config import DiscoveryConfig
 from node.discovery.mdns import LanDiscovery
 from node.discovery.service import Discovery
 from node.errors import ConfigError, TransportError
+from node.groups import Groups
 from node.metrics import Metrics
 from node.primitives.codec import Decoder
 from node.primitives.digest import Digest, NetworkId, Tag
@@ -42,6 +43,8 @@ def _as_peer_addr(peer: str | PeerAddr) -> PeerAddr:
 
 class Network:
     """A running node. Create it with ``await Network.create(...)`` or ``async with``."""
+
+    groups: Groups
 
     def __init__(
         self,
@@ -179,6 +182,7 @@ class Network:
         if self._mdns:
             self.lan = LanDiscovery(self.discovery)
             await self.lan.start()
+        self.groups = Groups(self)
         log.info("node %s on network %s listening on %s", self.peer_id, self.name, self.local_addr)
 
     # -- identity -------------------------------------------------------------------------
@@ -273,6 +277,8 @@ class Network:
         if self._closed:
             return
         self._closed = True
+        if "groups" in vars(self):
+            await self.groups.close()
         if self.lan is not None:
             await self.lan.close()
         await self.discovery.close()

@@ -1,0 +1,524 @@
+"""The shell of one group on one node: drives the Raft core over the transport.
+
+One driver task owns the core. Everything else (frames from peers, proposals, reads, ticks of
+the Raft clock, catalog changes) only queues an input and wakes it; the driver steps the
+queued inputs, then handles each ``Ready`` in the order its fields demand: persist (in a
+worker thread for SQLite, so the loop keeps receiving meanwhile: whatever arrives during one
+fsync goes into the next, which is the group commit), restore a received snapshot, apply
+committed entries, answer confirmed reads, send messages, ``advance``.
+
+Membership follows discovery (``peers``, ``membership``): an empty node forms the first
+configuration only as ``first_configuration`` decides; a leader proposes one change at a time
+as ``next_change`` decides, on every tick. Lineages (whose messages may be stepped, rival
+clusters) are ``lineage``'s business; what a group says to its peers is in ``exchange``;
+callers' commands and reads go through ``client``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from node._tasks import TaskScope
+from node.discovery import CatalogSnapshot, PeerInfo
+from node.errors import DecodeError
+from node.groups import ids
+from node.groups.config import ConsensusConfig
+from node.groups.errors import GroupTerminated
+from node.groups.exchange import Exchange
+from node.groups.lineage import Lineage, SnapshotEnvelope, envelope_decoder, scan_lineage
+from node.groups.links import Connect
+from node.groups.membership import MembershipView, first_configuration, next_change
+from node.groups.peers import GroupPeers
+from node.groups.pending import Pending
+from node.groups.raft import (
+    Entry,
+    EntryKind,
+    HardState,
+    InvalidConfChange,
+    LeadershipPreference,
+    Membership,
+    MemoryStorage,
+    Message,
+    NotLeader,
+    ProposalDropped,
+    RaftError,
+    RaftNode,
+    Ready,
+    Role,
+    Snapshot,
+    SnapshotOutOfDate,
+    SqliteStorage,
+    Storage,
+    bootstrap,
+)
+from node.groups.state_machine import ApplyContext, StateMachine
+from node.groups.stats import GroupStats
+from node.groups.wire import ClusterChanged, ClusterState
+from node.primitives import Decoder, Digest, GroupId, PeerId, encode
+from node.tickets import TicketValidator
+
+log = logging.getLogger("mosaik.groups")
+
+
+class DiscoveryView(Protocol):
+    """The part of ``net.discovery`` a group uses."""
+
+    @property
+    def catalog(self) -> CatalogSnapshot: ...
+
+    def peer_info(self, peer: PeerId) -> PeerInfo | None: ...
+
+    async def sync_with(self, peer: PeerId) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class NodeContext:
+    peer_id: PeerId
+    discovery: DiscoveryView
+    connect: Connect
+    max_frame: int
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSpec:
+    """Everything ``join`` decided about a group."""
+
+    gid: GroupId
+    secret: Digest
+    machine: StateMachine
+    consensus: ConsensusConfig
+    validators: tuple[TicketValidator, ...]
+    bootstrap_expect: int
+    max_voters: int
+    preference: LeadershipPreference
+    storage_path: Path | None
+
+
+class GroupRuntime:
+    """One group on this node; shared by every handle of the group on the node."""
+
+    def __init__(self, node: NodeContext, spec: GroupSpec, storage: Storage, *, owns: bool) -> None:
+        self.node = node
+        self.spec = spec
+        self.gid = spec.gid
+        self.name = spec.gid.short()
+        self.machine = spec.machine
+        self.config = spec.consensus
+        self.storage = storage
+        self._owns_storage = owns
+        self._raft_config = spec.consensus.raft_config(spec.preference)
+        self._rng = random.Random()
+        self.core = RaftNode(node.peer_id, storage, self._raft_config, self._rng)
+        self._commands = Decoder(spec.machine.command_type)
+        self.stats = GroupStats()
+        self.pending = Pending()
+        self.peers = GroupPeers(
+            node.peer_id, spec.gid, ids.observer_marker(spec.gid), spec.validators
+        )
+        self.observer = not spec.preference.campaigns
+        self.lineage = Lineage(ClusterState())
+        self._tasks = TaskScope(f"group/{self.name}")
+        self.exchange = Exchange(self, self._tasks)
+        self.links = self.exchange.links
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, f"group-{self.name}")
+        self._inputs: deque[Callable[[], None]] = deque()
+        self._wake = asyncio.Event()
+        self._changed = asyncio.Event()
+        self._ticks = 0
+        self._catalog_dirty = True
+        self._yield_to: Digest | None = None
+        self._started = time.monotonic()
+        self._leader_since = self._started
+        self._applied = 0
+        self._snapshot_index = 0
+        self.failure: BaseException | None = None
+        self.closed = False
+
+    # -- lifetime -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        snapshot = self.storage.snapshot()
+        if snapshot.index:
+            envelope = envelope_decoder.decode(snapshot.data)
+            self.machine.restore(envelope.machine)
+            self.lineage.set(ClusterState(envelope.cluster, envelope.has_data))
+        else:
+            self.lineage.set(scan_lineage(self.storage))
+        self._applied = self._snapshot_index = snapshot.index
+        self._tasks.spawn(self._drive(), "driver")
+        self._tasks.spawn(self._tick(), "ticker")
+
+    async def close(self) -> None:
+        """Hand leadership to an up-to-date voter if we lead, then stop."""
+        if self.closed:
+            return
+        if self.failure is None and self.core.role is Role.LEADER:
+            await self._transfer_before_close()
+        self.closed = True
+        self.pending.fail_all(lambda: GroupTerminated("the group closed on this node"))
+        self.exchange.close()
+        await self._tasks.aclose()
+        await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown)
+        if self._owns_storage and isinstance(self.storage, SqliteStorage):
+            self.storage.close()
+        self._notify()
+
+    async def _transfer_before_close(self) -> None:
+        progress = self.core.follower_progress()
+        voters = [p for p in self.core.membership.voters if p != self.node.peer_id]
+        live = [p for p in voters if p in progress and self.links.is_up(p)]
+        if not live:
+            return
+        target = max(live, key=lambda p: progress[p].match)
+        self.enqueue(lambda: self._try(lambda: self.core.transfer_leader(target)))
+        try:
+            async with asyncio.timeout(self.config.election_timeout):
+                await self.wait_for(lambda: self.core.role is not Role.LEADER)
+        except TimeoutError:
+            log.info("group %s: leadership transfer before close timed out", self.name)
+
+    def _fail(self, exc: BaseException) -> None:
+        log.error("group %s stopped: %s", self.name, exc, exc_info=exc)
+        self.failure = exc
+        self.pending.fail_all(lambda: GroupTerminated(f"the group failed on this node: {exc}"))
+        self._notify()
+
+    # -- state watching -----------------------------------------------------------------------
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def wait_for(self, condition: Callable[[], bool]) -> None:
+        """Until ``condition()`` holds; ``GroupTerminated`` if the group stops first."""
+        while not condition():
+            self.check_running()
+            await self._changed.wait()
+
+    def check_running(self) -> None:
+        if self.closed or self.failure is not None:
+            raise GroupTerminated("the group is closed on this node")
+
+    @property
+    def applied(self) -> int:
+        return self._applied
+
+    @property
+    def online(self) -> bool:
+        return self.core.leader is not None and self.node.peer_id in self.core.membership
+
+    # -- inputs -------------------------------------------------------------------------------
+
+    def enqueue(self, action: Callable[[], None]) -> None:
+        self._inputs.append(action)
+        self._wake.set()
+
+    def step(self, msg: Message) -> None:
+        self._inputs.append(lambda: self.core.step(msg))
+        self._wake.set()
+
+    def _try(self, action: Callable[[], Any]) -> None:
+        try:
+            action()
+        except RaftError as exc:
+            log.debug("group %s: %s", self.name, exc)
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.heartbeat_interval)
+            self._ticks += 1
+            self._wake.set()
+
+    def catalog_changed(self) -> None:
+        self._catalog_dirty = True
+        self._wake.set()
+
+    # -- the driver ---------------------------------------------------------------------------
+
+    async def _drive(self) -> None:
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                await self._process()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._fail(exc)
+
+    async def _process(self) -> None:
+        if self._catalog_dirty:
+            self._refresh_peers()
+        ticks, self._ticks = self._ticks, 0
+        for _ in range(ticks):
+            self.core.tick()
+        if ticks:
+            await self._on_tick()
+        self._step_inputs()
+        core = self.core
+        while core.has_ready():
+            await self._handle(core.ready())
+            self._step_inputs()
+        if self._yield_to is not None:
+            await self._yield_lineage()
+        await self._maybe_compact()
+
+    def _step_inputs(self) -> None:
+        inputs = self._inputs
+        while inputs:
+            inputs.popleft()()
+
+    async def _handle(self, rd: Ready) -> None:
+        if rd.soft_state is not None:
+            self._on_soft_state(rd.soft_state.leader, rd.soft_state.role)
+        if rd.hard_state is not None or rd.entries or rd.snapshot is not None:
+            await self._run_storage(self.storage.save, rd.hard_state, list(rd.entries), rd.snapshot)
+        if rd.hard_state is not None:
+            self.stats.saw_hard_state(rd.hard_state, self.node.peer_id)
+        if rd.snapshot is not None:
+            self._install(rd.snapshot)
+        if rd.entries:
+            self._entries_persisted(rd.entries)
+        for entry in rd.committed_entries:
+            self._apply(entry)
+        if rd.committed_entries:
+            self.pending.release_reads(self._applied)
+        for read in rd.read_states:
+            self.pending.read_confirmed(read.context, read.index, self._applied)
+        self._send(rd.messages)
+        self.core.advance(rd)
+        self._notify()
+
+    async def _run_storage(self, call: Callable[..., Any], *args: Any) -> Any:
+        """A storage write: inline in memory, on the group's worker thread for files."""
+        if isinstance(self.storage, MemoryStorage):
+            return call(*args)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call, *args)
+
+    def _on_soft_state(self, leader: PeerId | None, role: Role) -> None:
+        if leader != self.stats.leader:
+            self.stats.leader_changes += 1
+            who = leader.short() if leader else "unknown"
+            log.info("group %s: leader is %s (term %d)", self.name, who, self.core.term)
+        self.stats.leader = leader
+        if role is Role.LEADER and self.stats.role is not Role.LEADER:
+            self._leader_since = time.monotonic()
+        self.stats.role = role
+
+    def _entries_persisted(self, entries: Iterable[Entry]) -> None:
+        cluster = self.lineage.cluster
+        first = next((e for e in entries if e.index == 1), None)
+        has_data = cluster.has_data or any(e.kind is EntryKind.COMMAND for e in entries)
+        new_id = ids.cluster_id(first) if first is not None else cluster.id
+        if new_id != cluster.id or has_data != cluster.has_data:
+            self._set_cluster(ClusterState(new_id, has_data))
+
+    def _install(self, snapshot: Snapshot) -> None:
+        envelope = envelope_decoder.decode(snapshot.data)
+        self.machine.restore(envelope.machine)
+        self._applied = self._snapshot_index = snapshot.index
+        self.pending.skipped_to(snapshot.index)
+        self.stats.snapshots_installed += 1
+        cluster = ClusterState(envelope.cluster, envelope.has_data)
+        if cluster != self.lineage.cluster:
+            self._set_cluster(cluster)
+
+    def _apply(self, entry: Entry) -> None:
+        result: Any = None
+        if entry.kind is EntryKind.COMMAND:
+            try:
+                command = self._commands.decode(entry.data)
+            except DecodeError as exc:
+                log.error("group %s: entry %d is not a command: %s", self.name, entry.index, exc)
+            else:
+                result = self.machine.apply(command, ApplyContext(entry.index, entry.term))
+                self.stats.commands_applied += 1
+        self._applied = entry.index
+        self.pending.applied(entry.index, entry.term, result)
+
+    def _send(self, messages: Iterable[Message]) -> None:
+        links, rivals = self.links, self.lineage.rivals
+        for msg in messages:
+            if msg.to in rivals or not links.send(msg.to, encode(msg)):
+                log.debug("group %s: no link to %s for %s", self.name, msg.to.short(), msg)
+
+    async def _maybe_compact(self) -> None:
+        cluster = self.lineage.cluster
+        if self._applied - self._snapshot_index < self.config.snapshot_every or cluster.id is None:
+            return
+        meta = self.core.snapshot_meta()
+        envelope = SnapshotEnvelope(cluster.id, cluster.has_data, self.machine.snapshot())
+        try:
+            await self._run_storage(self.storage.compact, Snapshot(meta, encode(envelope)))
+        except SnapshotOutOfDate:
+            pass
+        self._snapshot_index = meta.index
+        self.stats.snapshots_taken += 1
+
+    # -- ticks: membership, bootstrap, expiries -----------------------------------------------
+
+    async def _on_tick(self) -> None:
+        now = time.time()
+        deadline = self.peers.next_deadline()
+        if deadline is not None and deadline <= now and self.peers.expired(now):
+            self._refresh_peers()
+        if self.lineage.cluster.id is None and self.core.last_index == 0:
+            await self._maybe_bootstrap()
+        elif self.core.role is Role.LEADER:
+            self._plan_membership()
+        bound = self.lineage.bound
+        if bound is not None and not any(s.id == bound for s in self.peers.clusters.values()):
+            self.lineage.bound = None  # the lineage we followed is gone before it reached us
+
+    def _refresh_peers(self) -> None:
+        self._catalog_dirty = False
+        added, removed = self.peers.refresh(
+            self.node.discovery.catalog, time.time(), time.monotonic()
+        )
+        for peer in added:
+            self.links.ensure(peer)
+        for peer in removed:
+            self.links.drop(peer)
+            self.lineage.rivals.pop(peer, None)
+            self.exchange.end_inbound(peer, "no longer a member candidate")
+
+    def _plan_membership(self) -> None:
+        core, peers = self.core, self.peers
+        now = time.monotonic()
+        membership = core.membership
+        rivals = self.lineage.rivals
+        view = MembershipView(
+            leader=self.node.peer_id,
+            membership=membership,
+            candidates={p: peers.candidate(p) for p in peers.candidates if p not in rivals},
+            revoked=set(peers.revoked),
+            absent_for={
+                p: peers.absent_for(p, now, self._leader_since) for p in membership.members
+            },
+            progress=core.follower_progress(),
+            commit=core.commit_index,
+        )
+        change = next_change(
+            view,
+            max_voters=self.spec.max_voters,
+            member_timeout=self.config.member_timeout,
+            catch_up_lag=self.config.max_entries_per_message,
+        )
+        if change is None:
+            return
+        try:
+            core.propose_conf_change(change)
+            self.stats.conf_changes += 1
+        except (ProposalDropped, InvalidConfChange, NotLeader) as exc:
+            log.debug("group %s: configuration change %s deferred: %s", self.name, change, exc)
+
+    async def _maybe_bootstrap(self) -> None:
+        if time.monotonic() - self._started < self.config.bootstrap_delay:
+            return
+        membership = first_configuration(
+            self.node.peer_id,
+            self.observer,
+            {p: self.peers.candidate(p) for p in self.peers.candidates},
+            self.spec.bootstrap_expect,
+            self.spec.max_voters,
+        )
+        if membership is None:
+            return
+        voters = [p.short() for p in membership.voters]
+        log.info("group %s: forming the first configuration with %s", self.name, voters)
+        hard, _ = self.storage.initial_state()
+        if hard.term == 0:
+            await self._run_storage(bootstrap, self.storage, membership)
+        else:  # an emptied lineage keeps its term and vote
+            first = Entry(1, 1, EntryKind.CONFIG, encode(membership))
+            await self._run_storage(self.storage.save, None, [first], None)
+        self.core = RaftNode(self.node.peer_id, self.storage, self._raft_config, self._rng)
+        self._set_cluster(ClusterState(ids.cluster_id(self.storage.entries(1, 2)[0]), False))
+        self.core.campaign()
+
+    # -- lineages -----------------------------------------------------------------------------
+
+    def note_cluster(self, peer: PeerId, state: ClusterState) -> None:
+        self.peers.clusters[peer] = state
+        self._compare(peer, state)
+
+    def _set_cluster(self, cluster: ClusterState) -> None:
+        self.lineage.set(cluster)
+        self.links.broadcast(encode(ClusterChanged(cluster)))
+        for peer, state in list(self.peers.clusters.items()):
+            self._compare(peer, state)
+
+    def _compare(self, peer: PeerId, state: ClusterState) -> None:
+        ours = self.lineage.cluster
+        verdict = self.lineage.compare(peer, state)
+        if verdict.rival_gone:
+            log.info("group %s: %s left its rival cluster", self.name, peer.short())
+        if verdict.new_rival and state.id is not None and ours.id is not None:
+            self.stats.rivals_detected += 1
+            log.warning(
+                "group %s: peer %s is in rival cluster %s (%s) beside ours %s (%s)",
+                self.name,
+                peer.short(),
+                state.id.short(),
+                "with commands" if state.has_data else "no commands",
+                ours.id.short(),
+                "with commands" if ours.has_data else "no commands",
+            )
+            if verdict.deadlock:
+                log.error(
+                    "group %s: rival clusters %s and %s both hold commands: not merging them, "
+                    "which would discard committed data; an operator must retire one",
+                    self.name,
+                    ours.id.short(),
+                    state.id.short(),
+                )
+        if verdict.yield_to is not None and self._owns_storage:
+            self._yield_to = verdict.yield_to
+            self._wake.set()
+
+    async def _yield_lineage(self) -> None:
+        winner, self._yield_to = self._yield_to, None
+        ours = self.lineage.cluster
+        if winner is None or ours.has_data or ours.id is None:
+            return
+        log.warning(
+            "group %s: our cluster %s holds no commands: emptying the log to join rival %s",
+            self.name,
+            ours.id.short(),
+            winner.short(),
+        )
+        hard, _ = self.storage.initial_state()
+        term, vote = max(hard.term, self.core.term), self.core.vote
+        self.storage = await self._run_storage(self._empty_storage)
+        await self._run_storage(self.storage.save, HardState(term, vote, 0), [], None)
+        self.core = RaftNode(self.node.peer_id, self.storage, self._raft_config, self._rng)
+        self._applied = self._snapshot_index = 0
+        self.stats.lineages_abandoned += 1
+        self.lineage.abandoned(winner)
+        self.links.broadcast(encode(ClusterChanged(self.lineage.cluster)))
+        self._on_soft_state(None, Role.FOLLOWER)
+        for peer, state in list(self.peers.clusters.items()):
+            self._compare(peer, state)
+
+    def _empty_storage(self) -> Storage:
+        old, path = self.storage, self.spec.storage_path
+        if isinstance(old, SqliteStorage) and path is not None:
+            old.close()
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            return SqliteStorage(path)
+        return MemoryStorage()
+
+    # -- status -------------------------------------------------------------------------------
+
+    def members(self) -> Membership:
+        return self.core.membership
