@@ -262,7 +262,16 @@ class Consumer(Generic[T]):
         self._ended(link, code, reason)
 
     async def _watch(self, link: _Inbound, conn: Connection) -> None:
-        closed = await conn.wait_closed()
+        # Channel connections are not pooled, so the endpoint does not keep them alive: ping
+        # so that a quiet stream outlives the QUIC idle timeout.
+        interval = self._context.endpoint.config.keepalive_interval
+        while True:
+            try:
+                async with asyncio.timeout(interval):
+                    closed = await conn.wait_closed()
+                break
+            except TimeoutError:
+                conn.ping()
         self._ended(link, closed.code, str(closed))
 
     def _ended(self, link: _Inbound, code: int | None, reason: str) -> None:

@@ -168,3 +168,21 @@ async def test_closing_the_node_tells_consumers_graceful_shutdown(make_node: Mak
             5,
             "GracefulShutdown or departure",
         )
+
+
+async def test_a_quiet_channel_outlives_the_idle_timeout(make_node: MakeNode) -> None:
+    brief = TransportConfig(idle_timeout=1.0, keepalive_interval=0.25)
+    a = await make_node(transport=brief)
+    b = await make_node(transport=brief)
+    producer = streams(a).produce(Reading)
+    consumer = streams(b).consume(Reading)
+    async with asyncio.timeout(deadline(15)):
+        await producer.when.online()
+        await consumer.when.subscribed()
+        (before,) = consumer.producers()
+        await asyncio.sleep(2.5)  # the condition under test is time passing quietly
+        (after,) = consumer.producers()
+        assert after.state is ChannelState.CONNECTED
+        assert after.connected_at == before.connected_at
+        await producer.send(Reading("still here", 1))
+        assert await consumer.recv() == Reading("still here", 1)
