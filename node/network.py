@@ -23,6 +23,7 @@ from node.metrics import Metrics
 from node.primitives.codec import Decoder
 from node.primitives.digest import Digest, NetworkId, Tag
 from node.primitives.keys import PeerId, SecretKey
+from node.streams import Streams
 from node.transport import Connection, Endpoint, FaultShim, PeerAddr, SocketAddr, TransportConfig
 
 log = logging.getLogger("mosaik.network")
@@ -74,6 +75,7 @@ class Network:
         self._closed = False
         self.discovery = Discovery(endpoint, self.metrics, config=discovery, advertise=advertise)
         self.lan: LanDiscovery | None = None
+        self.streams = Streams(self)
         self._mdns = mdns
         self._connections_gauge = self.metrics.gauge(
             "mosaik_transport_connections", "Open authenticated QUIC connections"
@@ -182,6 +184,8 @@ class Network:
         if self._mdns:
             self.lan = LanDiscovery(self.discovery)
             await self.lan.start()
+        await self.streams.start()
+        self.discovery.on_local_change(self.streams.local_entry_changed)
         self.groups = Groups(self)
         log.info("node %s on network %s listening on %s", self.peer_id, self.name, self.local_addr)
 
@@ -256,6 +260,7 @@ class Network:
                 for c in self.endpoint.connections()
             ],
             "transport": self.endpoint.statistics(),
+            "streams": self.streams.statistics(),
             "neighbours": [p.hex() for p in self.discovery.neighbours],
             "catalog": [
                 {

@@ -15,7 +15,7 @@ import logging
 import random
 import socket
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -136,6 +136,7 @@ class Discovery:
         self._deadline: int | None = None
         self._wake = asyncio.Event()
         self._changed = asyncio.Event()
+        self._local_listeners: list[Callable[[], None]] = []
         self._tasks = TaskScope("discovery")
         self._closed = False
         metrics.registry.register(_DiscoveryCollector(self, metrics.network))
@@ -240,8 +241,16 @@ class Discovery:
         """Insert an entry obtained out of band (verified on construction)."""
         self._apply(self.core.feed(signed, _now_ms()))
 
+    def on_local_change(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after every change of the local entry (tags, tickets, ...)."""
+        self._local_listeners.append(listener)
+
     def _update(self, change: LocalChange) -> None:
+        before = self.core.local_entry.version
         self._apply(self.core.update_local(change, _now_ms()))
+        if self.core.local_entry.version != before:
+            for listener in self._local_listeners:
+                listener()
 
     # -- talking to peers -----------------------------------------------------------------
 

@@ -27,7 +27,7 @@ _BYTES_TYPES: dict[type, type] = {Digest: Digest, PeerId: PeerId}
 def _enc_hook(obj: Any) -> Any:
     if isinstance(obj, Digest | PeerId):
         return obj.bytes
-    raise NotImplementedError(f"cannot encode {type(obj).__name__}")
+    raise TypeError(f"cannot encode objects of type {type(obj).__name__}")
 
 
 def _dec_hook(typ: type, obj: Any) -> Any:

@@ -31,7 +31,7 @@ MakeNode = Callable[..., Awaitable[Network]]
 
 
 def streams(net: Network) -> Streams:
-    return net.streams  # type: ignore[attr-defined, no-any-return]
+    return net.streams
 
 
 @pytest.fixture
@@ -57,15 +57,11 @@ async def make_node() -> AsyncIterator[MakeNode]:
             bootstrap=seeds,
             **options,
         )
-        if not hasattr(net, "streams"):  # until Network wires ``net.streams`` itself
-            net.streams = Streams(net)  # type: ignore[attr-defined]
-            await net.streams.start()  # type: ignore[attr-defined]
         nodes.append(net)
         return net
 
     yield make
     for net in reversed(nodes):
-        await streams(net).close()
         await net.close()
 
 

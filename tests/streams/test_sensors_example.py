@@ -6,18 +6,12 @@ import asyncio
 import sys
 from pathlib import Path
 
-import pytest
-
-from node.network import Network
 from tests.conftest import deadline
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sensors.py"
 
 
 async def test_the_sensors_demo_delivers_to_both_consumers() -> None:
-    async with Network.create("probe") as net:
-        if not hasattr(net, "streams"):
-            pytest.skip("net.streams is not wired into Network yet")
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         str(EXAMPLE),
