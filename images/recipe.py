@@ -37,7 +37,9 @@ _FORBIDDEN_PARAMS: Final = {
 }
 _PACKAGE: Final = re.compile(r"[a-z0-9][a-z0-9+.-]+")
 _MODULE: Final = re.compile(r"[A-Za-z0-9_-]+")
-_UNIT: Final = re.compile(r"[A-Za-z0-9:_.@\\-]+\.(service|socket|target|timer|mount|path)")
+_UNIT: Final = re.compile(
+    r"[A-Za-z0-9:_.@\\-]+\.(service|socket|target|timer|mount|automount|path|swap|slice)"
+)
 _MEMORY: Final = re.compile(r"(\d+)([MG])")
 
 _SCHEMA: Final[dict[str, dict[str, type | tuple[type, ...]]]] = {

@@ -96,6 +96,11 @@ def wait_for(
     raise AssertionError(f"no {pattern.pattern!r} on the serial console within {limit:.0f} s")
 
 
+def _plain(serial: Path) -> list[str]:
+    """Serial console lines without systemd's colour escapes."""
+    return re.sub(r"\x1b\[[0-9;:]*m", "", serial.read_text(errors="replace")).splitlines()
+
+
 def http_get(port: int, path: str, limit: float) -> tuple[int, bytes]:
     deadline = time.monotonic() + limit
     last: Exception | None = None
@@ -138,6 +143,8 @@ def boot_and_check(image: Path, work: Path) -> float:
         peer = wait_for(READY, serial, qemu, limit).group(1)
         ready = time.monotonic() - began
         log(f"node ready on the serial console after {ready:.0f} s: peer {peer[:16]}")
+        failed = [line for line in _plain(serial) if "FAILED" in line or "DEPEND" in line]
+        assert not failed, "units failed at boot:\n" + "\n".join(failed)
         status, body = http_get(http_port, "/healthz", 120 * TIME_FACTOR)
         assert status == 200 and body == b"ok\n", (status, body)
         status, body = http_get(http_port, "/status", 60 * TIME_FACTOR)
@@ -146,7 +153,8 @@ def boot_and_check(image: Path, work: Path) -> float:
         assert document["network"] == NETWORK, document["network"]
         assert document["peer_id"] == peer, (document["peer_id"], peer)
         assert len(document["tags"]) == len(TAGS), document["tags"]
-        log(f"/healthz ok; /status: network {document['network']}, {len(TAGS)} tags, same peer")
+        network = document["network"]
+        log(f"no unit failed; /healthz ok; /status: network {network}, {len(TAGS)} tags, same peer")
         return ready
     except AssertionError:
         tail = serial.read_text(errors="replace")[-4000:] if serial.exists() else ""
