@@ -63,6 +63,26 @@ def _status(proc: _Proc) -> dict[str, Any]:
     return fetch_status(proc.admin)
 
 
+def _show_sensor_rates(procs: list[_Proc], names: dict[str, str], deadline: float) -> None:
+    """node-0 produces sensor readings; every other node consumes them over a typed stream."""
+    monitors = procs[1:]
+    while time.monotonic() < deadline:
+        if all(_status(p)["demo"]["readings_received"] > 100 for p in monitors):
+            break
+        time.sleep(0.2)
+    else:
+        raise MosaikError("the monitors received no sensor readings in time")
+    time.sleep(1.0)
+    sent = _status(procs[0])["demo"]["readings_sent"]
+    click.echo(f"\nsensor stream: {names[procs[0].peer_id]} produced {sent} readings so far")
+    for proc in monitors:
+        demo = _status(proc)["demo"]
+        click.echo(
+            f"  {proc.name} consumed {demo['readings_received']} "
+            f"({demo['receive_rate_per_s']:.0f}/s)"
+        )
+
+
 def run_demo(nodes: int = 3, time_factor: float = 1.0) -> int:
     """Run the demo; returns the process exit code."""
     with tempfile.TemporaryDirectory(prefix="mosaik-demo-") as tmp:
@@ -91,12 +111,14 @@ def _drive(
 ) -> int:
     deadline = time.monotonic() + 30 * time_factor
     common = ["--network", "mosaik-demo", "--bind", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"]
-    seed = _start("node-0", [*common, "--secret-file", str(seed_key), "--tag", "seed"], workdir)
+    common += ["--demo-app"]
+    seed_args = [*common, "--secret-file", str(seed_key), "--tag", "seed", "--tag", "sensor"]
+    seed = _start("node-0", seed_args, workdir)
     procs.append(seed)
     _wait_ready(seed, deadline)
     click.echo(f"seed      node-0  {seed.peer_id}  quic {seed.address}  admin {seed.admin}")
     for i in range(1, nodes):
-        args = [*common, "--bootstrap", f"{seed.peer_id}@{seed.address}", "--tag", "worker"]
+        args = [*common, "--bootstrap", f"{seed.peer_id}@{seed.address}", "--tag", "monitor"]
         procs.append(_start(f"node-{i}", args, workdir))
     for proc in procs[1:]:
         _wait_ready(proc, deadline)
@@ -127,10 +149,13 @@ def _drive(
     for proc in procs:
         conns = _status(proc)["connections"]
         peers = ", ".join(
-            f"{names.get(c['peer_id'], c['peer_id'][:10])}({'out' if c['dialer'] else 'in'})"
+            f"{names.get(c['peer_id'], c['peer_id'][:10])}"
+            f"({'out' if c['dialer'] else 'in'} {c['alpn'].split('/')[2]})"
             for c in conns
         )
         click.echo(f"  {proc.name}: {peers}")
+
+    _show_sensor_rates(procs, names, deadline)
 
     click.echo("\nstopping nodes with SIGTERM")
     for proc in procs:

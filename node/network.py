@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Generator, Iterable
+from collections.abc import Awaitable, Callable, Generator, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -76,6 +76,7 @@ class Network:
         self.discovery = Discovery(endpoint, self.metrics, config=discovery, advertise=advertise)
         self.lan: LanDiscovery | None = None
         self.streams = Streams(self)
+        self._status_sections: dict[str, Callable[[], Any]] = {}
         self._mdns = mdns
         self._connections_gauge = self.metrics.gauge(
             "mosaik_transport_connections", "Open authenticated QUIC connections"
@@ -242,7 +243,8 @@ class Network:
 
     def status(self) -> dict[str, Any]:
         """What ``mosaik node inspect`` shows: identity, uptime and connections."""
-        return {
+        sections = {name: section() for name, section in self._status_sections.items()}
+        return sections | {
             "version": __version__,
             "network": self.name,
             "network_id": self.network_id.hex(),
@@ -272,6 +274,10 @@ class Network:
                 for info in self.discovery.catalog
             ],
         }
+
+    def register_status(self, name: str, section: Callable[[], Any]) -> None:
+        """Add a section to ``status()`` (and so to ``/status`` and ``node inspect``)."""
+        self._status_sections[name] = section
 
     def connected_peers(self) -> set[PeerId]:
         return {c.peer_id for c in self.endpoint.connections()}

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from node.cli.options import config_option, parse_peer_addrs, parse_socket_addr
+from node.demo_app import DemoApp
 from node.discovery.config import DiscoveryConfig
 from node.discovery.service import config_with_ttl
 from node.errors import MosaikError
@@ -108,6 +109,7 @@ def node_id(key_file: str) -> None:
     envvar="MOSAIK_MDNS",
     help="Also find peers of the network on the LAN with mDNS (off by default).",
 )
+@click.option("--demo-app", is_flag=True, hidden=True, help="Play the demo roles of --tag.")
 def run(
     network: str,
     secret_file: str | None,
@@ -118,6 +120,7 @@ def run(
     data_dir: str | None,
     peer_ttl: float,
     mdns: bool,
+    demo_app: bool,
 ) -> None:
     """Run a node until SIGTERM or SIGINT, then leave gracefully (exit 0).
 
@@ -134,7 +137,18 @@ def run(
         discovery = config_with_ttl(peer_ttl)
         directory = Path(data_dir) if data_dir else None
         asyncio.run(
-            _run(network, key, bind, bootstrap, tags, metrics_addr, directory, discovery, mdns)
+            _run(
+                network,
+                key,
+                bind,
+                bootstrap,
+                tags,
+                metrics_addr,
+                directory,
+                discovery,
+                mdns,
+                demo_app,
+            )
         )
     except MosaikError as exc:
         raise click.ClickException(str(exc)) from None
@@ -150,6 +164,7 @@ async def _run(
     data_dir: Path | None,
     discovery: DiscoveryConfig,
     mdns: bool,
+    demo_app: bool,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -171,8 +186,13 @@ async def _run(
             f"node ready: peer_id={net.peer_id.hex()} address={net.local_addr} "
             f"admin={admin if admin else '-'} network={network}"
         )
+        app = DemoApp(net, set(tags)) if demo_app else None
+        if app is not None:
+            await app.start()
         await stop.wait()
         logging.getLogger("mosaik").info("stopping")
+        if app is not None:
+            await app.close()
 
 
 @node_group.command("inspect")
