@@ -1,0 +1,16 @@
+"""`make demo` stays true: the local cluster demo runs to completion and exits 0."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+
+from node.cli import main
+from tests.conftest import TIME_FACTOR
+
+
+def test_demo_runs_the_local_cluster_and_exits_cleanly() -> None:
+    result = CliRunner().invoke(main, ["demo"], env={"TIME_FACTOR": str(TIME_FACTOR)})
+    assert result.exit_code == 0, result.output
+    assert "every node discovered all 2 others" in result.output
+    assert "demo complete" in result.output
+    assert result.output.count("exited with 0") == 3
