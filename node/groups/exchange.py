@@ -10,6 +10,7 @@ peer the stream authenticated and the peer's lineage is ours (``lineage.Lineage.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 import time
@@ -19,6 +20,7 @@ from node._tasks import TaskScope
 from node.errors import DecodeError, MosaikError
 from node.groups import ids
 from node.groups.links import Links
+from node.groups.peers import NOT_ADVERTISED, NOT_IN_CATALOG
 from node.groups.pending import Assignment
 from node.groups.raft import NotLeader, ProposalDropped
 from node.groups.wire import (
@@ -42,8 +44,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mosaik.groups")
 
-_CATALOG_SYNC_TIMEOUT = 2.0
-_NOT_IN_CATALOG = "not in the catalog"
+_CATALOG_WAIT = 2.0
 
 
 class Exchange:
@@ -113,16 +114,24 @@ class Exchange:
                 del self._inbound[peer]
 
     async def _admission(self, peer: PeerId) -> str | None:
+        """Why ``peer`` may not join now, or None. A peer missing from our catalog (or whose
+        entry there predates its joining) is given a short while for gossip to catch up."""
         rt = self._rt
         discovery = rt.node.discovery
         reason = rt.peers.check(discovery.peer_info(peer), time.time())
-        if reason == _NOT_IN_CATALOG:
+        if reason in (NOT_IN_CATALOG, NOT_ADVERTISED):
             try:
-                async with asyncio.timeout(_CATALOG_SYNC_TIMEOUT):
-                    await discovery.sync_with(peer)
-            except (MosaikError, TimeoutError) as exc:
-                log.debug("group %s: catalog sync with %s failed: %s", rt.name, peer.short(), exc)
-            reason = rt.peers.check(discovery.peer_info(peer), time.time())
+                async with asyncio.timeout(_CATALOG_WAIT):
+                    if reason == NOT_IN_CATALOG:
+                        with contextlib.suppress(MosaikError):
+                            await discovery.sync_with(peer)
+                    while (reason := rt.peers.check(discovery.peer_info(peer), time.time())) in (
+                        NOT_IN_CATALOG,
+                        NOT_ADVERTISED,
+                    ):
+                        await discovery.changed()
+            except TimeoutError:
+                pass
         if reason is None and peer not in rt.peers.candidates:
             rt.catalog_changed()
         return reason

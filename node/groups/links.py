@@ -33,7 +33,7 @@ MAX_QUEUED = 8192
 """Frames queued for one peer beyond this drop the oldest: the peer is not keeping up."""
 _MAX_BATCH_BYTES = 1 << 20
 _RETRY_MIN, _RETRY_MAX = 0.05, 1.0
-_REFUSED_RETRY = 2.0
+_REFUSED_RETRY = 1.0
 
 Connect = Callable[[PeerId], Awaitable[Connection]]
 

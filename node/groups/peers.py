@@ -16,6 +16,9 @@ from node.groups.wire import ClusterState
 from node.primitives import Digest, GroupId, PeerId
 from node.tickets import TicketGate, TicketsRejected, TicketValidator
 
+NOT_IN_CATALOG = "not in the catalog"
+NOT_ADVERTISED = "does not advertise the group"
+
 
 class GroupPeers:
     """Candidates, revoked peers, lineages and liveness of a group's peers."""
@@ -41,9 +44,9 @@ class GroupPeers:
     def check(self, info: PeerInfo | None, now: float) -> str | None:
         """Why ``info``'s peer may not be a member now, or None if it may."""
         if info is None:
-            return "not in the catalog"
+            return NOT_IN_CATALOG
         if self._gid not in info.groups:
-            return "does not advertise the group"
+            return NOT_ADVERTISED
         try:
             self._gate.admit(info.peer_id, info.entry, now)
         except TicketsRejected as exc:

@@ -79,6 +79,8 @@ class DiscoveryView(Protocol):
 
     async def sync_with(self, peer: PeerId) -> int: ...
 
+    async def changed(self) -> None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class NodeContext:
@@ -156,6 +158,9 @@ class GroupRuntime:
         self._applied = self._snapshot_index = snapshot.index
         self._tasks.spawn(self._drive(), "driver")
         self._tasks.spawn(self._tick(), "ticker")
+        replayed = self.core.commit_index  # what the log says was committed: apply it first
+        self._wake.set()
+        await self.wait_for(lambda: self._applied >= replayed)
 
     async def close(self) -> None:
         """Hand leadership to an up-to-date voter if we lead, then stop."""

@@ -231,6 +231,8 @@ class Groups:
         try:
             while True:
                 stream = await conn.accept_stream()
+                if self._closed:
+                    return
                 self._tasks.spawn(self._serve_stream(conn, stream), f"in/{conn.peer_id.short()}")
         except MosaikError as exc:
             log.debug("groups connection %r ended: %s", conn, exc)
