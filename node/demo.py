@@ -20,10 +20,16 @@ from typing import Any
 
 import click
 
+from attestation import MeasurementRecord, Policy, SimulatedPlatform
 from node.cli.node_cmds import fetch_status
 from node.errors import MosaikError
 from node.primitives.keys import SecretKey
+from node.transport import codes
 from node.transport.addr import SocketAddr
+
+# The demo image's MRTD, and a rogue build's: stand-ins for values `mosaik measure` computes.
+GOOD_MRTD = bytes.fromhex("a1" * 48)
+ROGUE_MRTD = bytes.fromhex("6f" * 48)
 
 _READY = re.compile(r"node ready: peer_id=(\w+) address=(\S+) admin=(\S+)")
 
@@ -63,11 +69,25 @@ def _status(proc: _Proc) -> dict[str, Any]:
     return fetch_status(proc.admin)
 
 
+def _attestation_args(workdir: Path) -> list[str]:
+    """One SIMULATED TDX platform for all nodes, and a policy that admits only GOOD_MRTD."""
+    tdx_dir = workdir / "simulated-tdx"
+    SimulatedPlatform.open(tdx_dir)  # created once here, so the nodes share its root
+    policy = workdir / "policy.json"
+    record = MeasurementRecord.of("mosaik-demo-image", mrtd=GOOD_MRTD)
+    policy.write_text(Policy(measurements=(record,)).to_json())
+    return ["--demo-tdx-dir", str(tdx_dir), "--demo-policy", str(policy)]
+
+
 def _show_sensor_rates(procs: list[_Proc], names: dict[str, str], deadline: float) -> None:
-    """node-0 produces sensor readings; every other node consumes them over a typed stream."""
-    monitors = procs[1:]
+    """node-0 produces sensor readings to consumers whose TDX ticket passes its policy."""
+    monitors = [p for p in procs[1:] if p.name != "rogue"]
+    rogue = next(p for p in procs if p.name == "rogue")
     while time.monotonic() < deadline:
-        if all(_status(p)["demo"]["readings_received"] > 100 for p in monitors):
+        if (
+            all(_status(p)["demo"]["readings_received"] > 100 for p in monitors)
+            and _status(rogue)["demo"]["refused_by"]
+        ):
             break
         time.sleep(0.2)
     else:
@@ -78,9 +98,19 @@ def _show_sensor_rates(procs: list[_Proc], names: dict[str, str], deadline: floa
     for proc in monitors:
         demo = _status(proc)["demo"]
         click.echo(
-            f"  {proc.name} consumed {demo['readings_received']} "
+            f"  {proc.name} (attested, MRTD in policy) consumed {demo['readings_received']} "
             f"({demo['receive_rate_per_s']:.0f}/s)"
         )
+    demo = _status(rogue)["demo"]
+    for refusal in demo["refused_by"]:
+        who = names.get(refusal["peer_id"], refusal["peer_id"][:10])
+        click.echo(
+            f"  rogue (SIMULATED quote with MRTD {ROGUE_MRTD.hex()[:12]}..., not in the policy) "
+            f"refused by {who}: {codes.describe(refusal['code'])}, "
+            f"{str(refusal['error']).split('tickets rejected: ')[-1][:120]}"
+        )
+    if demo["readings_received"]:
+        raise MosaikError("the rogue node received readings despite its measurements")
 
 
 def run_demo(nodes: int = 3, time_factor: float = 1.0) -> int:
@@ -111,15 +141,19 @@ def _drive(
 ) -> int:
     deadline = time.monotonic() + 30 * time_factor
     common = ["--network", "mosaik-demo", "--bind", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"]
-    common += ["--demo-app"]
-    seed_args = [*common, "--secret-file", str(seed_key), "--tag", "seed", "--tag", "sensor"]
+    common += ["--demo-app", *_attestation_args(workdir)]
+    good = ["--demo-mrtd", GOOD_MRTD.hex()]
+    seed_args = [*common, *good, "--secret-file", str(seed_key), "--tag", "seed", "--tag", "sensor"]
     seed = _start("node-0", seed_args, workdir)
     procs.append(seed)
     _wait_ready(seed, deadline)
     click.echo(f"seed      node-0  {seed.peer_id}  quic {seed.address}  admin {seed.admin}")
+    click.echo("          (every node carries a TDX ticket from a SIMULATED platform: no TDX here)")
+    joining = [*common, "--bootstrap", f"{seed.peer_id}@{seed.address}", "--tag", "monitor"]
     for i in range(1, nodes):
-        args = [*common, "--bootstrap", f"{seed.peer_id}@{seed.address}", "--tag", "monitor"]
-        procs.append(_start(f"node-{i}", args, workdir))
+        procs.append(_start(f"node-{i}", [*joining, *good], workdir))
+    procs.append(_start("rogue", [*joining, "--demo-mrtd", ROGUE_MRTD.hex()], workdir))
+    nodes += 1
     for proc in procs[1:]:
         _wait_ready(proc, deadline)
         click.echo(

@@ -11,6 +11,8 @@ from tests.conftest import TIME_FACTOR
 def test_demo_runs_the_local_cluster_and_exits_cleanly() -> None:
     result = CliRunner().invoke(main, ["demo"], env={"TIME_FACTOR": str(TIME_FACTOR)})
     assert result.exit_code == 0, result.output
-    assert "every node discovered all 2 others" in result.output
+    assert "every node discovered all 3 others" in result.output
+    assert "rogue (SIMULATED quote with MRTD" in result.output
+    assert "refused by node-0: STREAM_NOT_ALLOWED" in result.output
     assert "demo complete" in result.output
-    assert result.output.count("exited with 0") == 3
+    assert result.output.count("exited with 0") == 4

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from node.cli.options import config_option, parse_peer_addrs, parse_socket_addr
-from node.demo_app import DemoApp
+from node.demo_app import DemoApp, DemoAttestation
 from node.discovery.config import DiscoveryConfig
 from node.discovery.service import config_with_ttl
 from node.errors import MosaikError
@@ -110,6 +110,9 @@ def node_id(key_file: str) -> None:
     help="Also find peers of the network on the LAN with mDNS (off by default).",
 )
 @click.option("--demo-app", is_flag=True, hidden=True, help="Play the demo roles of --tag.")
+@click.option("--demo-tdx-dir", type=click.Path(file_okay=False), hidden=True)
+@click.option("--demo-mrtd", hidden=True)
+@click.option("--demo-policy", type=click.Path(dir_okay=False), hidden=True)
 def run(
     network: str,
     secret_file: str | None,
@@ -121,6 +124,9 @@ def run(
     peer_ttl: float,
     mdns: bool,
     demo_app: bool,
+    demo_tdx_dir: str | None,
+    demo_mrtd: str | None,
+    demo_policy: str | None,
 ) -> None:
     """Run a node until SIGTERM or SIGINT, then leave gracefully (exit 0).
 
@@ -136,6 +142,11 @@ def run(
         key = SecretKey.from_file(secret_file) if secret_file else None
         discovery = config_with_ttl(peer_ttl)
         directory = Path(data_dir) if data_dir else None
+        attestation = (
+            DemoAttestation(Path(demo_tdx_dir), bytes.fromhex(demo_mrtd), Path(demo_policy))
+            if demo_tdx_dir and demo_mrtd and demo_policy
+            else None
+        )
         asyncio.run(
             _run(
                 network,
@@ -148,6 +159,7 @@ def run(
                 discovery,
                 mdns,
                 demo_app,
+                attestation,
             )
         )
     except MosaikError as exc:
@@ -165,6 +177,7 @@ async def _run(
     discovery: DiscoveryConfig,
     mdns: bool,
     demo_app: bool,
+    attestation: DemoAttestation | None,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -186,7 +199,7 @@ async def _run(
             f"node ready: peer_id={net.peer_id.hex()} address={net.local_addr} "
             f"admin={admin if admin else '-'} network={network}"
         )
-        app = DemoApp(net, set(tags)) if demo_app else None
+        app = DemoApp(net, set(tags), attestation) if demo_app else None
         if app is not None:
             await app.start()
         await stop.wait()
