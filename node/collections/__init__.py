@@ -6,6 +6,7 @@ learners). Open them with ``net.collections`` (a ``Collections``).
 """
 
 from node.collections._machine import Change, CollectionMachine, Size, Version
+from node.collections._replica import GroupOptions
 from node.collections._types import type_name
 from node.collections.api import Collections, RequireTicket
 from node.collections.cell import CellMachine, OnceMachine
@@ -43,6 +44,7 @@ __all__ = [
     "CollectionError",
     "CollectionMachine",
     "Collections",
+    "GroupOptions",
     "InvalidValue",
     "MapMachine",
     "MapReader",

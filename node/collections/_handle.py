@@ -50,8 +50,8 @@ class Handle(Generic[M]):
         self._replica.check_open()
         checked = self._machine.check(command)
         group = await self._replica.group()
-        index, _ = await group.execute(checked)
-        return Version(index)
+        executed = await group.execute(checked)
+        return Version(executed.index)
 
     def __repr__(self) -> str:
         kind = type(self).__name__

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from node._tasks import TaskScope
 from node.collections._machine import Change, CollectionMachine, Version
 from node.collections.errors import CollectionClosed
+from node.groups.config import ConsensusConfig
+from node.groups.pending import Executed
 from node.groups.state_machine import StateMachine
 from node.primitives.digest import Digest, StoreId
 from node.tickets.validation import TicketValidator
@@ -36,13 +39,39 @@ class Group(Protocol):
     @property
     def when(self) -> GroupWhen: ...
 
-    async def execute(self, command: Any) -> tuple[int, Any]: ...
+    async def execute(self, command: Any) -> Executed: ...
 
     async def close(self) -> None: ...
 
 
 class Groups(Protocol):
     async def join(self, key: Digest, *, state_machine: StateMachine, **options: Any) -> Group: ...
+
+
+@dataclass(frozen=True, slots=True)
+class GroupOptions:
+    """How a collection's group runs (``net.groups.join`` options).
+
+    - ``consensus``: timing of the group (the groups default if None); its agreed fields
+      feed the group id, so every member of a collection must use the same.
+    - ``bootstrap_expect``: writers that must be discovered before the first configuration
+      is formed (1 lets a lone writer start; use the planned number of writers in
+      production so that concurrent first starts cannot form rival groups).
+    - ``max_voters``: writers beyond this many are kept as learners.
+    """
+
+    consensus: ConsensusConfig | None = None
+    bootstrap_expect: int = 1
+    max_voters: int = 5
+
+    def join_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "bootstrap_expect": self.bootstrap_expect,
+            "max_voters": self.max_voters,
+        }
+        if self.consensus is not None:
+            options["consensus"] = self.consensus
+        return options
 
 
 class Signal:
@@ -70,6 +99,7 @@ class Replica(Generic[M]):
         *,
         reader: bool,
         validators: tuple[TicketValidator, ...],
+        options: GroupOptions,
         groups: Groups,
         tasks: TaskScope,
         on_change: Callable[[Replica[M], Change], None],
@@ -77,14 +107,17 @@ class Replica(Generic[M]):
         self.machine = machine
         self.reader = reader
         self.validators = validators
+        self.options = options
         self.handles = 0
         self.closed = False
         self.changed = Signal()
         self._on_change = on_change
         machine.add_listener(self._changed)
-        options: dict[str, Any] = {"require_ticket": validators} if validators else {}
+        join = options.join_options()
+        if validators:
+            join["require_ticket"] = validators
         self._joining: asyncio.Task[Group] = tasks.spawn(
-            groups.join(machine.store_id, state_machine=machine, **options),
+            groups.join(machine.store_id, state_machine=machine, **join),
             name=f"{machine.kind}/{machine.store_id.short()}",
         )
 

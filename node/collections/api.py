@@ -18,7 +18,7 @@ from typing import Any, Literal, Protocol, TypeAlias, TypeVar, overload
 
 from node._tasks import TaskScope
 from node.collections._machine import Change, CollectionMachine
-from node.collections._replica import Groups, Replica
+from node.collections._replica import GroupOptions, Groups, Replica
 from node.collections.cell import CellMachine, OnceMachine
 from node.collections.errors import CollectionClosed, StoreConflict
 from node.collections.handles import (
@@ -74,8 +74,11 @@ def _validators(require_ticket: RequireTicket) -> tuple[TicketValidator, ...]:
 class Collections:
     """The node's replicated collections (``net.collections``)."""
 
-    def __init__(self, net: CollectionHost) -> None:
+    def __init__(self, net: CollectionHost, *, group: GroupOptions | None = None) -> None:
+        """``group``: the default group options of every collection opened here (each opener
+        may override them)."""
         self._net = net
+        self._options = group or GroupOptions()
         self._metrics = CollectionMetrics(net.metrics)
         self._tasks = TaskScope("collections")
         self._replicas: dict[Digest, Replica[Any]] = {}
@@ -92,6 +95,7 @@ class Collections:
         value: type[V],
         reader: Literal[False] = False,
         require_ticket: RequireTicket = None,
+        group: GroupOptions | None = None,
     ) -> MapWriter[K, V]: ...
     @overload
     def map(
@@ -102,6 +106,7 @@ class Collections:
         value: type[V],
         reader: Literal[True],
         require_ticket: RequireTicket = None,
+        group: GroupOptions | None = None,
     ) -> MapReader[K, V]: ...
     def map(
         self,
@@ -111,10 +116,11 @@ class Collections:
         value: type[V],
         reader: bool = False,
         require_ticket: RequireTicket = None,
+        group: GroupOptions | None = None,
     ) -> MapReader[K, V]:
         """A replicated map from ``key`` to ``value`` (msgspec-encodable types)."""
         machine: MapMachine[K, V] = MapMachine(_store(store), key, value, writer=not reader)
-        replica = self._open(machine, reader, require_ticket)
+        replica = self._open(machine, reader, require_ticket, group)
         return (MapReader if reader else MapWriter)(replica, self._release)
 
     @overload
@@ -125,6 +131,7 @@ class Collections:
         item: type[T],
         reader: Literal[False] = False,
         require_ticket: RequireTicket = None,
+        group: GroupOptions | None = None,
     ) -> VecWriter[T]: ...
     @overload
     def vec(
@@ -134,6 +141,7 @@ class Collections:
         item: type[T],
         reader: Literal[True],
         require_ticket: RequireTicket = None,
+        group: GroupOptions | None = None,
     ) -> VecReader[T]: ...
     def vec(
         self,
@@ -142,10 +150,11 @@ class Collections:
         item: type[T],
         reader: bool = False,
         require_ticket: RequireTicket = None,
+        group: GroupOptions | None = None,
     ) -> VecReader[T]:
         """A replicated vector of ``item``."""
         machine: VecMachine[T] = VecMachine(_store(store), item, writer=not reader)
-        replica = self._open(machine, reader, require_ticket)
+        replica = self._open(machine, reader, require_ticket, group)
         return (VecReader if reader else VecWriter)(replica, self._release)
 
     @overload
@@ -156,6 +165,7 @@ class Collections:
         item: type[T],
         reader: Literal[False] = False,
         require_ticket: RequireTicket = None,
+        group: GroupOptions | None = None,
     ) -> SetWriter[T]: ...
     @overload
     def set(
@@ -165,6 +175,7 @@ class Collections:
         item: type[T],
         reader: Literal[True],
         require_ticket: RequireTicket = None,
+        group: GroupOptions | None = None,
     ) -> SetReader[T]: ...
     def set(
         self,
@@ -173,10 +184,11 @@ class Collections:
         item: type[T],
         reader: bool = False,
         require_ticket: RequireTicket = None,
+        group: GroupOptions | None = None,
     ) -> SetReader[T]:
         """A replicated set of ``item`` (a hashable type)."""
         machine: SetMachine[T] = SetMachine(_store(store), item, writer=not reader)
-        replica = self._open(machine, reader, require_ticket)
+        replica = self._open(machine, reader, require_ticket, group)
         return (SetReader if reader else SetWriter)(replica, self._release)
 
     @overload
@@ -187,6 +199,7 @@ class Collections:
         value: type[T],
         reader: Literal[False] = False,
         require_ticket: RequireTicket = None,
+        group: GroupOptions | None = None,
     ) -> CellWriter[T]: ...
     @overload
     def cell(
@@ -196,6 +209,7 @@ class Collections:
         value: type[T],
         reader: Literal[True],
         require_ticket: RequireTicket = None,
+        group: GroupOptions | None = None,
     ) -> CellReader[T]: ...
     def cell(
         self,
@@ -204,10 +218,11 @@ class Collections:
         value: type[T],
         reader: bool = False,
         require_ticket: RequireTicket = None,
+        group: GroupOptions | None = None,
     ) -> CellReader[T]:
         """A replicated single ``value``: every write replaces it."""
         machine: CellMachine[T] = CellMachine(_store(store), value, writer=not reader)
-        replica = self._open(machine, reader, require_ticket)
+        replica = self._open(machine, reader, require_ticket, group)
         return (CellReader if reader else CellWriter)(replica, self._release)
 
     @overload
@@ -218,6 +233,7 @@ class Collections:
         value: type[T],
         reader: Literal[False] = False,
         require_ticket: RequireTicket = None,
+        group: GroupOptions | None = None,
     ) -> OnceWriter[T]: ...
     @overload
     def once(
@@ -227,6 +243,7 @@ class Collections:
         value: type[T],
         reader: Literal[True],
         require_ticket: RequireTicket = None,
+        group: GroupOptions | None = None,
     ) -> OnceReader[T]: ...
     def once(
         self,
@@ -235,10 +252,11 @@ class Collections:
         value: type[T],
         reader: bool = False,
         require_ticket: RequireTicket = None,
+        group: GroupOptions | None = None,
     ) -> OnceReader[T]:
         """A replicated write-once ``value``: the first committed write stays."""
         machine: OnceMachine[T] = OnceMachine(_store(store), value, writer=not reader)
-        replica = self._open(machine, reader, require_ticket)
+        replica = self._open(machine, reader, require_ticket, group)
         return (OnceReader if reader else OnceWriter)(replica, self._release)
 
     @overload
@@ -252,6 +270,7 @@ class Collections:
         capacity: int | None = None,
         reader: Literal[False] = False,
         require_ticket: RequireTicket = None,
+        group: GroupOptions | None = None,
     ) -> PriorityQueueWriter[P, K, V]: ...
     @overload
     def priority_queue(
@@ -264,6 +283,7 @@ class Collections:
         capacity: int | None = None,
         reader: Literal[True],
         require_ticket: RequireTicket = None,
+        group: GroupOptions | None = None,
     ) -> PriorityQueueReader[P, K, V]: ...
     def priority_queue(
         self,
@@ -275,21 +295,29 @@ class Collections:
         capacity: int | None = None,
         reader: bool = False,
         require_ticket: RequireTicket = None,
+        group: GroupOptions | None = None,
     ) -> PriorityQueueReader[P, K, V]:
         """A replicated double-ended priority queue of ``(priority, key, value)`` entries,
         bounded to ``capacity`` entries if given (part of the group's identity)."""
         machine: PriorityQueueMachine[P, K, V] = PriorityQueueMachine(
             _store(store), priority, key, value, capacity=capacity, writer=not reader
         )
-        replica = self._open(machine, reader, require_ticket)
+        replica = self._open(machine, reader, require_ticket, group)
         return (PriorityQueueReader if reader else PriorityQueueWriter)(replica, self._release)
 
     # -- replicas -----------------------------------------------------------------------------
 
-    def _open(self, machine: M, reader: bool, require_ticket: RequireTicket) -> Replica[M]:
+    def _open(
+        self,
+        machine: M,
+        reader: bool,
+        require_ticket: RequireTicket,
+        group: GroupOptions | None,
+    ) -> Replica[M]:
         if self._closed:
             raise CollectionClosed("the node's collections are closed")
         validators = _validators(require_ticket)
+        options = group or self._options
         signature = machine.signature()
         replica: Replica[M] | None = self._replicas.get(signature)
         name = f"{machine.kind} {machine.store_id.short()}"
@@ -298,6 +326,7 @@ class Collections:
                 machine,
                 reader=reader,
                 validators=validators,
+                options=options,
                 groups=self._net.groups,
                 tasks=self._tasks,
                 on_change=self._changed,
@@ -310,6 +339,8 @@ class Collections:
             )
         elif _signatures(replica.validators) != _signatures(validators):
             raise StoreConflict(f"{name} is open on this node with other ticket validators")
+        elif replica.options != options:
+            raise StoreConflict(f"{name} is open on this node with other group options")
         replica.handles += 1
         return replica
 

@@ -14,6 +14,7 @@ import asyncio
 from typing import Any
 
 from node.groups.errors import Offline
+from node.groups.pending import Executed
 from node.groups.state_machine import ApplyContext, StateMachine, leadership_preference
 from node.metrics import Metrics
 from node.primitives import Decoder, Digest, encode
@@ -84,7 +85,7 @@ class FakeGroup:
             command = self._decoder.decode(self.log.entries[self.applied - 1])
             self.results[self.applied] = self.machine.apply(command, ApplyContext(self.applied, 1))
 
-    async def execute(self, command: Any) -> tuple[int, Any]:
+    async def execute(self, command: Any) -> Executed:
         if self.closed or not self.log.is_online:
             raise Offline("fake group offline", [command])
         self.log.entries.append(encode(command))
@@ -93,7 +94,7 @@ class FakeGroup:
         await asyncio.sleep(0)  # a real commit takes at least one round trip
         while self.applied < index:  # held back: wait like a lagging member would
             await self.log.changed.wait()
-        return index, self.results.pop(index, None)
+        return Executed(index, self.results.pop(index, None))
 
     def hold(self) -> None:
         self.held = True

@@ -10,7 +10,8 @@ from node.errors import MosaikError
 
 EXPECTED = {
     "CellMachine", "CellReader", "CellWriter", "Change", "CollectionClosed", "CollectionError",
-    "CollectionMachine", "Collections", "InvalidValue", "MapMachine", "MapReader", "MapWriter",
+    "CollectionMachine", "Collections", "GroupOptions", "InvalidValue", "MapMachine",
+    "MapReader", "MapWriter",
     "OnceMachine", "OnceReader", "OnceWriter", "PriorityQueueMachine", "PriorityQueueReader",
     "PriorityQueueWriter", "RequireTicket", "SetMachine", "SetReader", "SetWriter", "Size",
     "StoreConflict", "VecMachine", "VecReader", "VecWriter", "Version", "type_name",
