@@ -107,7 +107,7 @@ async def cluster(make_node: MakeNode, size: int, **options: Any) -> list[Group]
     return groups
 
 
-async def converged(groups: Sequence[Group], *, voters: int, timeout: float = 15.0) -> Group:
+async def converged(groups: Sequence[Group], *, voters: int) -> Group:
     """Until all agree on one leader, every one is online and there are ``voters`` voters;
     returns the leader's handle."""
 
@@ -121,7 +121,7 @@ async def converged(groups: Sequence[Group], *, voters: int, timeout: float = 15
             and all(len(g.members.members) == len(groups) for g in groups)
         )
 
-    await wait_until(agreed, timeout, f"{len(groups)} members agree on a leader")
+    await wait_until(agreed, 15, f"{len(groups)} members agree on a leader")
     return leader_of(groups)
 
 

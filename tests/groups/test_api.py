@@ -25,12 +25,26 @@ RAFT_EXPORTS = {
 }  # fmt: skip
 
 
+GROUPS_EXPORTS = {
+    "ALPN", "ApplyContext", "CommandsNotApplied", "Committed", "ConsensusConfig",
+    "CorruptStorage", "Encoding", "Executed", "Group", "GroupError", "GroupTerminated", "Groups",
+    "LeadershipPreference", "LogPosition", "Membership", "MemoryStorage", "Offline",
+    "RaftConfig", "RaftError", "RaftNode", "Role", "SqliteStorage", "StateMachine", "Storage",
+    "When", "group_id", "group_secret",
+}  # fmt: skip
+
+
 def test_exported_names() -> None:
     assert set(node.groups.raft.__all__) == RAFT_EXPORTS
     for name in node.groups.raft.__all__:
         assert getattr(node.groups.raft, name) is not None
-    assert set(node.groups.__all__) <= RAFT_EXPORTS
+    assert set(node.groups.__all__) == GROUPS_EXPORTS
+    for name in node.groups.__all__:
+        assert getattr(node.groups, name) is not None
     assert issubclass(RaftError, MosaikError)
+    assert issubclass(node.groups.GroupError, MosaikError)
+    for error in (node.groups.Offline, node.groups.GroupTerminated, node.groups.Encoding):
+        assert issubclass(error, node.groups.CommandsNotApplied)
 
 
 def test_closed_storage_raises_storage_error_not_sqlite3(tmp_path: Path) -> None:

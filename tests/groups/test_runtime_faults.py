@@ -120,7 +120,7 @@ async def test_malformed_and_stale_messages_are_dropped_with_a_log_line(
     body = await stream.recv()
     assert body is not None and isinstance(reply_decoder.decode(body), Welcome)
     term = group.term
-    with caplog.at_level(logging.DEBUG):
+    with caplog.at_level(logging.DEBUG), caplog.at_level(logging.DEBUG, "node.groups.raft"):
         await stream.send_body(b"\xc1 not msgpack")
         await stream.send(VoteRequest(term - 1, intruder.peer_id, net.peer_id, 0, 0))
         await stream.send(VoteRequest(term + 5, net.peer_id, net.peer_id, 0, 0))
