@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv debian-deps test lint demo bench clean
+.PHONY: venv debian-deps test lint demo bench clean image-deps image e2e-image
 
 venv: $(STAMP)
 
@@ -22,12 +22,12 @@ debian-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_TEST_PACKAGES) >/dev/null; \
 	fi
 
-test: venv debian-deps
+test: venv debian-deps image-deps
 	$(PY) -m pytest -q -rs -p no:cacheprovider tests
 
 lint: venv
-	$(VENV)/bin/ruff check node attestation tests bench examples
-	$(VENV)/bin/ruff format --check node attestation tests bench examples
+	$(VENV)/bin/ruff check node attestation images tests bench examples
+	$(VENV)/bin/ruff format --check node attestation images tests bench examples
 	$(VENV)/bin/mypy
 
 demo: venv
@@ -39,3 +39,19 @@ bench: venv
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# TDX guest images (images/, as root): mmdebstrap, zstd, cpio to build; qemu to boot.
+IMAGE_RECIPE ?= debian-trixie
+IMAGE_OUT    ?= build/image
+image-deps: debian-deps
+	@command -v mmdebstrap >/dev/null && command -v zstd >/dev/null && command -v cpio >/dev/null \
+	  && command -v qemu-system-x86_64 >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mmdebstrap zstd cpio >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-x86 >/dev/null; }
+
+image: venv image-deps
+	$(PY) -m images build $(IMAGE_RECIPE) --out $(IMAGE_OUT)
+
+# Builds the default recipe twice, compares every artifact, boots it under QEMU TCG.
+e2e-image: venv image-deps
+	$(PY) tests/e2e/image_e2e.py --recipe $(IMAGE_RECIPE)

@@ -9,6 +9,7 @@ import click
 
 from attestation.cli import attest
 from attestation.measure.cli import measure_command
+from images.cli import image_group
 from node._version import __version__
 from node.cli.node_cmds import node_group
 from node.primitives.digest import Digest
@@ -63,3 +64,4 @@ main.add_command(node_group)
 main.add_command(attest)
 main.add_command(measure_command)
 main.add_command(ticket_group)
+main.add_command(image_group)
