@@ -93,6 +93,8 @@ async def _forward(
                 commands,
                 maybe_applied=True,
             ) from None
+        except Offline as exc:
+            raise Offline(str(exc), commands, maybe_applied=exc.maybe_applied) from None
     finally:
         rt.pending.forward_done(request)
 

@@ -81,8 +81,15 @@ class Pending:
                 continue
             if expected == term:
                 future.set_result(Executed(index, result))
-            else:
-                future.set_exception(Overwritten())
+                continue
+            future.set_exception(Overwritten())
+            # The leader of ``expected`` appended its entries in order and never removed any:
+            # if its entry here lost, so did every later one of that term.
+            for later, waiters in self._applied.items():
+                if later > index:
+                    for t, f in waiters:
+                        if t == expected and not f.done():
+                            f.set_exception(Overwritten())
 
     def skipped_to(self, index: int) -> None:
         """A snapshot up to ``index`` replaced the log: those entries are not applied here."""
@@ -107,6 +114,15 @@ class Pending:
 
     def forward_done(self, request: int) -> None:
         self._forwards.pop(request, None)
+
+    def leader_changed(self) -> None:
+        """Forwards still unanswered went to a leader that is gone: their outcome is unknown
+        (the old leader may have appended them), so the callers learn it now."""
+        for future in self._forwards.values():
+            if not future.done():
+                future.set_exception(
+                    Offline("the leader changed before answering", maybe_applied=True)
+                )
 
     def forward_answered(self, request: int, result: Assignment | Exception) -> None:
         future = self._forwards.pop(request, None)

@@ -312,6 +312,7 @@ class GroupRuntime:
     def _on_soft_state(self, leader: PeerId | None, role: Role) -> None:
         if leader != self.stats.leader:
             self.stats.leader_changes += 1
+            self.pending.leader_changed()
             who = leader.short() if leader else "unknown"
             log.info("group %s: leader is %s (term %d)", self.name, who, self.core.term)
         self.stats.leader = leader
