@@ -24,7 +24,7 @@ from images.artifacts import (
     write_measurements,
 )
 from images.errors import LockError
-from images.lock import DebPin, Lock, read_lock, write_lock
+from images.lock import DebPin, Lock, WheelPin, read_lock, write_lock
 from images.recipe import Recipe
 from images.render import render_recipe_files
 from images.rootfs import (
@@ -131,11 +131,12 @@ def plan(options: BuildOptions) -> tuple[list[Step], Callable[[], None]]:
     steps = [Step("check host tools", lambda: _check(build))]
     if options.update_lock:
         steps.append(Step("resolve and pin inputs (--update-lock)", lambda: _update_lock(build)))
+    runtime = options.recipe.runtime
     steps += [
         Step("fetch pinned inputs into the cache", lambda: _fetch(build)),
-        Step("build the project wheel", lambda: _project_wheel(build)),
+        *([Step("build the project wheel", lambda: _project_wheel(build))] if runtime else []),
         Step("bootstrap the root filesystem (mmdebstrap)", lambda: _bootstrap(build)),
-        Step("install the node runtime (venv)", lambda: _runtime(build)),
+        *([Step("install the node runtime (venv)", lambda: _runtime(build))] if runtime else []),
         Step("carry the kernel and its modules", lambda: _kernel(build)),
         Step("configure units and guest files", lambda: _configure(build)),
         Step("scrub logs, caches and bytecode", lambda: _scrub(build)),
@@ -176,20 +177,24 @@ def _update_lock(build: _Build) -> str:
     debs = tuple(_deb_pin(build.work / "debs", row) for row in rows)
     kernel = _deb_pin(build.work / "debs", kernel_row)
     staging = build.work / "lock-wheels"
-    root = source_root(build.options.source)
-    build_pins = resolve_build_wheels(root, staging / "build")
-    project = build_project_wheel(
-        root, staging / "build", staging / "project", recipe.source_date_epoch, build.work
-    )
     python = _python(recipe)
-    wheel_pins = resolve_wheels(project, python, staging / "guest")
+    build_pins: list[WheelPin] = []
+    wheel_pins: list[WheelPin] = []
+    # A recipe without the runtime (a plain VM) pins no wheels: it installs none.
+    if recipe.runtime:
+        root = source_root(build.options.source)
+        build_pins = resolve_build_wheels(root, staging / "build")
+        project = build_project_wheel(
+            root, staging / "build", staging / "project", recipe.source_date_epoch, build.work
+        )
+        wheel_pins = resolve_wheels(project, python, staging / "guest")
     for source, target in (
         (build.work / "debs", build.debs),
         (staging / "build", build.build_wheels),
         (staging / "guest", build.wheels),
     ):
         target.mkdir(parents=True, exist_ok=True)
-        for path in source.iterdir():
+        for path in source.iterdir() if source.is_dir() else ():
             if path.suffix in (".deb", ".whl") and not path.name.startswith("mosaik_py-"):
                 shutil.copyfile(path, target / path.name)
     build.lock = Lock(
@@ -227,7 +232,8 @@ def _fetch(build: _Build) -> str:
             f"(suite {lock.suite} vs {recipe.suite}; include {list(lock.include)} vs "
             f"{list(recipe.packages)}); run with --update-lock"
         )
-    check_locked(source_root(build.options.source), lock.wheels, recipe.lock_path)
+    if recipe.runtime:
+        check_locked(source_root(build.options.source), lock.wheels, recipe.lock_path)
     pins = [*lock.debs, lock.kernel]
     fetched = fetch_debs(pins, build.debs, build.apt())
     fetched += fetch_wheels(lock.wheels, build.wheels, target_flags(lock.python), "guest wheels")

@@ -50,6 +50,7 @@ _SCHEMA: Final[dict[str, dict[str, type | tuple[type, ...]]]] = {
         "components": list,
         "source_date_epoch": int,
         "compression_level": int,
+        "runtime": bool,
     },
     "packages": {"include": list, "path_exclude": list, "path_include": list, "remove": list},
     "kernel": {"package": str, "modules": list, "load": list, "cmdline": str},
@@ -68,7 +69,12 @@ _SCHEMA: Final[dict[str, dict[str, type | tuple[type, ...]]]] = {
     "tdx": {"qemu_version": str, "quote_port": int},
     "files": {"template": str, "path": str, "mode": int},
 }
-_OPTIONAL: Final = {("tdx", "qemu_version"), ("packages", "remove"), ("units", "mask")}
+_OPTIONAL: Final = {
+    ("tdx", "qemu_version"),
+    ("packages", "remove"),
+    ("units", "mask"),
+    ("image", "runtime"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +137,8 @@ class Recipe:
     qemu_version: str | None
     quote_port: int
     files: tuple[FileSpec, ...]
+    # Install the node runtime (a venv at node.venv); off for a plain VM that gets it later.
+    runtime: bool = True
 
     @property
     def lock_path(self) -> Path:
@@ -249,6 +257,7 @@ def _validate(document: dict[str, Any], directory: Path, source: str) -> Recipe:
         qemu_version=tdx.get("qemu_version"),
         quote_port=tdx["quote_port"],
         files=_files(document.get("files"), directory, source),
+        runtime=image.get("runtime", True),
     )
 
 
@@ -285,7 +294,9 @@ def _check_keys(table: dict[str, Any], name: str, source: str) -> None:
             raise RecipeError(
                 source, f"[{name}] unknown key {key!r} (known: {', '.join(sorted(schema))})"
             )
-        if not isinstance(value, schema[key]) or isinstance(value, bool):
+        if not isinstance(value, schema[key]) or (
+            isinstance(value, bool) and schema[key] is not bool
+        ):
             expected = getattr(schema[key], "__name__", "value")
             raise RecipeError(source, f"[{name}] {key}: expected {expected}, got {value!r}")
     for key in schema:
