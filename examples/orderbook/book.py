@@ -10,7 +10,7 @@ filled or cancelled) is rejected, so several matchers may submit the same order 
 trades once.
 
 Queries: ``TopOfBook`` (best bid and ask with their sizes), ``Depth`` (aggregated levels per
-side) and ``OrderStatus`` (what is left of an order).
+side), ``OrderStatus`` (what is left of an order) and ``OrdersSeen`` (orders placed so far).
 """
 
 from __future__ import annotations
@@ -93,7 +93,11 @@ class OrderStatus(msgspec.Struct, frozen=True, tag="status"):
     order_id: str
 
 
-Query = TopOfBook | Depth | OrderStatus
+class OrdersSeen(msgspec.Struct, frozen=True, tag="seen"):
+    pass
+
+
+Query = TopOfBook | Depth | OrderStatus | OrdersSeen
 
 
 class Level(msgspec.Struct, frozen=True, array_like=True):
@@ -223,6 +227,8 @@ class OrderBook:
                 _take(self._levels(self._bids, reverse=True), query.levels),
                 _take(self._levels(self._asks), query.levels),
             )
+        if isinstance(query, OrdersSeen):
+            return len(self._seen)
         order = self._resting.get(query.order_id)
         return None if order is None else order.qty
 

@@ -13,6 +13,7 @@ from examples.orderbook.book import (
     Level,
     Order,
     OrderBook,
+    OrdersSeen,
     OrderStatus,
     Place,
     Placed,
@@ -92,6 +93,7 @@ def test_cancel_and_idempotent_ids() -> None:
     assert e(Cancel("s1")) is False
     assert isinstance(e.place("x", BUY, 0, 1), Rejected)
     assert isinstance(e.place("y", BUY, 1, 0), Rejected)
+    assert e.book.query(OrdersSeen()) == 3  # b1, s1, b2; rejected orders are not seen
     assert e.book.query(TopOfBook()) == Top(None, None)
 
 
