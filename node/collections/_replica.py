@@ -45,7 +45,18 @@ class Group(Protocol):
 
 
 class Groups(Protocol):
-    async def join(self, key: Digest, *, state_machine: StateMachine, **options: Any) -> Group: ...
+    """What a collection needs of ``net.groups``."""
+
+    async def join(
+        self,
+        key: Digest,
+        *,
+        state_machine: StateMachine,
+        bootstrap_expect: int = ...,
+        max_voters: int = ...,
+        consensus: ConsensusConfig | None = ...,
+        require_ticket: tuple[TicketValidator, ...] | None = ...,
+    ) -> Group: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,15 +74,6 @@ class GroupOptions:
     consensus: ConsensusConfig | None = None
     bootstrap_expect: int = 1
     max_voters: int = 5
-
-    def join_options(self) -> dict[str, Any]:
-        options: dict[str, Any] = {
-            "bootstrap_expect": self.bootstrap_expect,
-            "max_voters": self.max_voters,
-        }
-        if self.consensus is not None:
-            options["consensus"] = self.consensus
-        return options
 
 
 class Signal:
@@ -113,11 +115,15 @@ class Replica(Generic[M]):
         self.changed = Signal()
         self._on_change = on_change
         machine.add_listener(self._changed)
-        join = options.join_options()
-        if validators:
-            join["require_ticket"] = validators
         self._joining: asyncio.Task[Group] = tasks.spawn(
-            groups.join(machine.store_id, state_machine=machine, **join),
+            groups.join(
+                machine.store_id,
+                state_machine=machine,
+                bootstrap_expect=options.bootstrap_expect,
+                max_voters=options.max_voters,
+                consensus=options.consensus,
+                require_ticket=validators or None,
+            ),
             name=f"{machine.kind}/{machine.store_id.short()}",
         )
 
