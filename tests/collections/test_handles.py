@@ -8,12 +8,14 @@ import asyncio
 import msgspec
 import pytest
 
-from node.collections import CollectionClosed, InvalidValue, StoreConflict, Version
+from node.collections import CollectionClosed, GroupOptions, InvalidValue, StoreConflict, Version
 from node.collections.api import Collections
+from node.groups import ConsensusConfig
 from node.groups.errors import Offline
 from node.primitives import Digest
 
 from ..conftest import deadline
+from .fake_group import FakeNet
 
 
 class Order(msgspec.Struct, frozen=True):
@@ -309,3 +311,26 @@ async def test_metrics_report_size_and_syncs(fake_nodes) -> None:
     ]  # fmt: skip
     await reader.close()
     assert "mosaik_collections_size{" not in b._net.metrics.exposition().decode()
+
+
+async def test_group_options_pass_to_the_join_and_must_agree(fake_groups) -> None:
+    consensus = ConsensusConfig(heartbeat_interval=0.05)
+    default = GroupOptions(consensus=consensus, bootstrap_expect=3)
+    node = Collections(FakeNet(fake_groups), group=default)
+    try:
+        m = node.map("opts", key=str, value=int)
+        m2 = node.map("opts2", key=str, value=int, group=GroupOptions(max_voters=3))
+        await m.when.online()
+        await m2.when.online()
+        first, second = fake_groups.joined
+        assert first.options == {
+            "bootstrap_expect": 3,
+            "max_voters": 5,
+            "consensus": consensus,
+            "require_ticket": None,
+        }
+        assert second.options["max_voters"] == 3 and second.options["consensus"] is None
+        with pytest.raises(StoreConflict, match="group options"):
+            node.map("opts", key=str, value=int, reader=True, group=GroupOptions())
+    finally:
+        await node.close()
