@@ -41,7 +41,7 @@ class ConsensusConfig(msgspec.Struct, frozen=True, kw_only=True):
     """
 
     heartbeat_interval: float = 0.1
-    election_ticks: int = 10
+    election_ticks: int = 8
     pre_vote: bool = True
     check_quorum: bool = True
     bootstrap_delay: float = 1.0

@@ -164,9 +164,16 @@ class Links:
         peer = link.peer
         async with asyncio.timeout(HANDSHAKE_TIMEOUT):
             conn = await self._connect(peer)
-            stream = await conn.open_stream()
-            await stream.send(self._owner.hello(peer))
-            body = await stream.recv()
+        try:
+            async with asyncio.timeout(HANDSHAKE_TIMEOUT):
+                stream = await conn.open_stream()
+                await stream.send(self._owner.hello(peer))
+                body = await stream.recv()
+        except TimeoutError:
+            # A connection to a peer that died without closing it looks open until QUIC's idle
+            # timeout: close it so that the next attempt dials afresh.
+            conn.close(codes.GROUP_TIMEOUT, "no handshake reply")
+            raise
         if body is None:
             raise _Stop(_RETRY_MAX)
         try:

@@ -40,6 +40,7 @@ class GroupPeers:
         self.clusters: dict[PeerId, ClusterState] = {}
         self.last_heard: dict[PeerId, float] = {}
         self.gone_since: dict[PeerId, float] = {}
+        self.removed_at: dict[PeerId, float] = {}
 
     def check(self, info: PeerInfo | None, now: float) -> str | None:
         """Why ``info``'s peer may not be a member now, or None if it may."""
@@ -91,6 +92,14 @@ class GroupPeers:
 
     def heard(self, peer: PeerId, now: float) -> None:
         self.last_heard[peer] = now
+
+    def addable(self, peer: PeerId) -> bool:
+        """A candidate that may be (re-)added: not removed since we last heard from it, so a
+        member removed for silence is not re-added until it speaks again."""
+        removed = self.removed_at.get(peer)
+        return peer in self.candidates and (
+            removed is None or self.last_heard.get(peer, removed) > removed
+        )
 
     def candidate(self, peer: PeerId) -> Candidate:
         cluster = self.clusters.get(peer)

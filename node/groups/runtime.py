@@ -40,6 +40,7 @@ from node.groups.membership import MembershipView, first_configuration, next_cha
 from node.groups.peers import GroupPeers
 from node.groups.pending import Pending
 from node.groups.raft import (
+    ConfChangeKind,
     Entry,
     EntryKind,
     HardState,
@@ -405,7 +406,11 @@ class GroupRuntime:
         view = MembershipView(
             leader=self.node.peer_id,
             membership=membership,
-            candidates={p: peers.candidate(p) for p in peers.candidates if p not in rivals},
+            candidates={
+                p: peers.candidate(p)
+                for p in peers.candidates
+                if p not in rivals and peers.addable(p)
+            },
             revoked=set(peers.revoked),
             absent_for={
                 p: peers.absent_for(p, now, self._leader_since) for p in membership.members
@@ -424,6 +429,8 @@ class GroupRuntime:
         try:
             core.propose_conf_change(change)
             self.stats.conf_changes += 1
+            if change.kind is ConfChangeKind.REMOVE:
+                peers.removed_at[change.node] = now
         except (ProposalDropped, InvalidConfChange, NotLeader) as exc:
             log.debug("group %s: configuration change %s deferred: %s", self.name, change, exc)
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
 from node._tasks import TaskScope
-from node.discovery import CatalogEvent
+from node.discovery import CatalogEvent, PeerUpdated
 from node.errors import ConfigError, DecodeError, MosaikError
 from node.groups import ids
 from node.groups.config import ConsensusConfig
@@ -75,7 +76,7 @@ class Groups:
         self._handles: dict[GroupId, set[Group]] = {}
         self._joining: dict[GroupId, asyncio.Lock] = {}
         self._accepted: dict[PeerId, Connection] = {}
-        self._serving: set[Connection] = set()
+        self._serving: dict[Connection, float] = {}  # when each was opened (unix seconds)
         self._tasks = TaskScope("groups")
         self._closed = False
         self._endpoint.register(ALPN, self._accept)
@@ -214,13 +215,18 @@ class Groups:
             return accepted
         conn = await self._discovery.dial(peer, ALPN)
         if conn not in self._serving and not self._closed:
-            self._serving.add(conn)
+            self._serving[conn] = time.time()
             self._tasks.spawn(self._serve_connection(conn), f"conn/{peer.short()}")
         return conn
 
     async def _accept(self, conn: Connection) -> None:
+        previous = self._accepted.get(conn.peer_id)
+        if previous is not None and previous is not conn:
+            # A live peer dials again only once its connection is gone: the old one is stale
+            # (the peer restarted) even if it looks open until QUIC's idle timeout.
+            previous.close(codes.SUCCESS, "superseded by a new connection")
         self._accepted[conn.peer_id] = conn
-        self._serving.add(conn)
+        self._serving[conn] = time.time()
         try:
             await self._serve_connection(conn)
         finally:
@@ -237,7 +243,7 @@ class Groups:
         except MosaikError as exc:
             log.debug("groups connection %r ended: %s", conn, exc)
         finally:
-            self._serving.discard(conn)
+            self._serving.pop(conn, None)
 
     async def _serve_stream(self, conn: Connection, stream: FramedStream) -> None:
         try:
@@ -263,12 +269,18 @@ class Groups:
             log.debug("group %s: stream from %s ended: %s", runtime.name, conn.peer_id.short(), exc)
 
     async def _follow_catalog(self) -> None:
-        events = self._discovery.events()
         event: CatalogEvent
-        async for event in events:
-            del event
+        async for event in self._discovery.events():
+            if isinstance(event, PeerUpdated) and event.entry.start_ms != event.previous.start_ms:
+                self._peer_restarted(event.peer_id, event.entry.start_ms / 1000)
             for runtime in self._runtimes.values():
                 runtime.catalog_changed()
+
+    def _peer_restarted(self, peer: PeerId, started: float) -> None:
+        """Connections opened before the peer's restart at ``started`` are dead: close them."""
+        for conn, opened in list(self._serving.items()):
+            if conn.peer_id == peer and opened < started:
+                conn.close(codes.SUCCESS, "the peer restarted")
 
 
 def _validators(require_ticket: RequireTicket) -> tuple[TicketValidator, ...]:

@@ -7,8 +7,19 @@ import asyncio
 import pytest
 
 from node.groups import Encoding, GroupTerminated, Role
+from node.transport import FaultShim
 from tests.conftest import deadline, wait_until
-from tests.groups.live import FAST, Get, MakeNode, Put, cluster, converged, join, leader_of
+from tests.groups.live import (
+    FAST,
+    Get,
+    MakeNode,
+    Put,
+    cluster,
+    converged,
+    join,
+    leader_of,
+    peer_of,
+)
 
 
 async def test_leader_elected_and_commands_replicated(make_node: MakeNode) -> None:
@@ -129,3 +140,27 @@ async def test_a_command_of_the_wrong_type_is_an_encoding_error(make_node: MakeN
         await group.execute_many([Put("ok", 1), Get("not a command")])
     assert info.value.commands == (Put("ok", 1), Get("not a command"))
     assert group.state_machine.data == {}
+
+
+async def test_silent_member_is_removed_once_and_readded_when_heard(
+    make_node: MakeNode,
+) -> None:
+    shim = FaultShim()
+    nets = [await make_node(faults=shim) for _ in range(3)]
+    groups = [await join(net, bootstrap_expect=3) for net in nets]
+    leader = await converged(groups, voters=3)
+    silent = next(n for n, g in enumerate(groups) if g is not leader)
+    others = [net.local_addr for n, net in enumerate(nets) if n != silent]
+    shim.partition([nets[silent].local_addr], others)
+    gone = peer_of(groups[silent])
+    await wait_until(lambda: gone not in leader.members, 10, "the silent member is removed")
+    changes = leader._rt.stats.conf_changes
+    await leader.execute_many(Put("while-away", i) for i in range(3))
+    with pytest.raises(TimeoutError):  # the leader plans every tick: give it twenty
+        async with asyncio.timeout(20 * FAST.heartbeat_interval):
+            await leader._rt.wait_for(lambda: gone in leader.members)
+    assert leader._rt.stats.conf_changes == changes
+    shim.heal()
+    await converged(groups, voters=3)
+    await groups[silent].when.committed().reaches(leader.committed)
+    assert groups[silent].state_machine.data["while-away"] == 2
