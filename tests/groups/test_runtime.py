@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+import msgspec
 import pytest
 
-from node.groups import Encoding, GroupTerminated, Role
+from node.groups import Encoding, GroupTerminated, LeadershipPreference, Offline, Role
 from node.transport import FaultShim
 from tests.conftest import deadline, wait_until
 from tests.groups.live import (
@@ -164,3 +165,40 @@ async def test_silent_member_is_removed_once_and_readded_when_heard(
     await converged(groups, voters=3)
     await groups[silent].when.committed().reaches(leader.committed)
     assert groups[silent].state_machine.data["while-away"] == 2
+
+
+async def test_observers_stay_learners_and_never_lead(make_node: MakeNode) -> None:
+    groups = await cluster(make_node, 3)
+    watcher = await join(
+        await make_node(), preference=LeadershipPreference.observer(), bootstrap_expect=3
+    )
+    await wait_until(lambda: watcher.online, 10, "the observer is added")
+    assert peer_of(watcher) in groups[0].members.learners
+    done = await watcher.execute(Put("from-observer", 1))  # observers may still write
+    await watcher.when.committed().reaches(done.index)
+    assert await watcher.query(Get("from-observer"), consistency="strong") == 1
+    assert len(leader_of(groups).members.voters) == 3
+    assert not watcher.is_leader
+
+
+async def test_partitioned_leader_steps_down_and_rejoins(make_node: MakeNode) -> None:
+    shim = FaultShim()
+    nets = [await make_node(faults=shim) for _ in range(3)]
+    impatient = msgspec.structs.replace(FAST, forward_timeout=0.5)
+    groups = [await join(net, bootstrap_expect=3, consensus=impatient) for net in nets]
+    old = await converged(groups, voters=3)
+    cut = groups.index(old)
+    shim.partition([nets[cut].local_addr], [n.local_addr for i, n in enumerate(nets) if i != cut])
+    majority = [g for g in groups if g is not old]
+    await wait_until(
+        lambda: any(g.is_leader for g in majority) and not old.is_leader, 10, "a new leader"
+    )
+    new = leader_of(majority)
+    done = await new.execute(Put("majority", 1))
+    with pytest.raises(Offline) as info:
+        await old.execute(Put("minority", 2))  # no leader on its side of the cut
+    assert info.value.commands == (Put("minority", 2),)
+    shim.heal()
+    await old.when.committed().reaches(done.index)
+    await converged(groups, voters=3)
+    assert old.state_machine.data == {"majority": 1}

@@ -102,3 +102,37 @@ async def test_restart_with_data_dir_keeps_log_and_state(
     assert again._rt.storage.first_index() > 1
     assert (await again.execute(Put("new", 1))).index > history[-1]
     assert leader_of([again]) is again
+
+
+def metric(exposition: str, name: str, **labels: str) -> float:
+    for line in exposition.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"no sample of {name} {labels}")
+
+
+async def test_metrics_report_raft_state_and_fsync_latency(
+    make_node: MakeNode, tmp_path: Path
+) -> None:
+    net = await make_node(data_dir=tmp_path / "node")
+    group = await join(net)
+    await group.when.is_leader()
+    for i in range(10):
+        await group.execute(Put(f"k{i}", i))
+    text = net.metrics.exposition().decode()
+    gid = group.id.short()
+    assert metric(text, "mosaik_groups_active") == 1
+    assert metric(text, "mosaik_groups_term", group=gid) == group.term
+    assert metric(text, "mosaik_groups_is_leader", group=gid) == 1
+    assert metric(text, "mosaik_groups_role", group=gid, role="leader") == 1
+    assert metric(text, "mosaik_groups_commit_index", group=gid) == group.committed
+    assert metric(text, "mosaik_groups_applied_index", group=gid) == group.applied
+    assert metric(text, "mosaik_groups_voters", group=gid) == 1
+    assert metric(text, "mosaik_groups_elections_total", group=gid) == 1
+    assert metric(text, "mosaik_groups_leader_changes_total", group=gid) >= 1
+    assert metric(text, "mosaik_groups_commits_total", group=gid) == 10
+    assert metric(text, "mosaik_groups_proposals_total", group=gid) == 10
+    assert metric(text, "mosaik_groups_fsyncs_total", group=gid) >= 10
+    assert 0 < metric(text, "mosaik_groups_fsync_p50_seconds", group=gid) < 1
+    status = net.groups.status()["groups"][0]
+    assert status["role"] == "leader" and status["applied_index"] == group.applied
