@@ -112,6 +112,8 @@ class Exchange:
         finally:
             if self._inbound.get(peer) is stream:
                 del self._inbound[peer]
+            if not stream.connection.closed:
+                stream.finish()
 
     async def _admission(self, peer: PeerId) -> str | None:
         """Why ``peer`` may not join now, or None. A peer missing from our catalog (or whose

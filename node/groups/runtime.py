@@ -46,7 +46,6 @@ from node.groups.raft import (
     HardState,
     InvalidConfChange,
     LeadershipPreference,
-    Membership,
     MemoryStorage,
     Message,
     NotLeader,
@@ -530,8 +529,3 @@ class GroupRuntime:
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
             return SqliteStorage(path)
         return MemoryStorage()
-
-    # -- status -------------------------------------------------------------------------------
-
-    def members(self) -> Membership:
-        return self.core.membership

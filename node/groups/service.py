@@ -103,8 +103,12 @@ class Groups:
         ``<data_dir>/groups/<group id>.sqlite`` when the node has a data directory, else memory.
         ``bootstrap_expect``: how many members must be discovered before the first
         configuration is formed. ``max_voters``: voters are kept odd up to this many; other
-        members are learners. ``preference`` (default: the state machine's
-        ``leadership_preference``, else normal): observers are kept as learners.
+        members are learners; the leader's value applies. ``preference`` (default: the state
+        machine's ``leadership_preference``, else normal): observers are kept as learners.
+
+        Joining a group this node already runs (same id) returns another handle on it: the
+        running state machine is shared and the new ``state_machine`` only served to compute
+        the id. Raises ``CorruptStorage`` (naming the file) for an unusable SQLite log.
         """
         if self._closed:
             raise ConfigError("groups: the node is closed")

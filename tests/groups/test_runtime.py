@@ -7,7 +7,15 @@ import asyncio
 import msgspec
 import pytest
 
-from node.groups import Encoding, GroupTerminated, LeadershipPreference, Offline, Role
+from node.groups import (
+    Encoding,
+    Group,
+    GroupTerminated,
+    LeadershipPreference,
+    Offline,
+    Role,
+)
+from node.network import Network
 from node.transport import FaultShim
 from tests.conftest import deadline, wait_until
 from tests.groups.live import (
@@ -130,8 +138,14 @@ async def test_handles_share_the_group_and_close_independently(make_node: MakeNo
         await first.execute(Put("z", 3))
     assert info.value.commands == (Put("z", 3),)
     assert net.peer_id and len(net.groups) == 1
+    assert group_advertised(net, second)
     await second.close()
     assert len(net.groups) == 0
+    assert not group_advertised(net, second)
+
+
+def group_advertised(net: Network, group: Group) -> bool:
+    return group.id in net.discovery.local_entry.entry.groups
 
 
 async def test_a_command_of_the_wrong_type_is_an_encoding_error(make_node: MakeNode) -> None:
