@@ -191,3 +191,17 @@ async def test_corrupt_sqlite_log_is_a_clear_error_naming_the_file(
     assert str(path) in str(info.value)
     assert len(net.groups) == 0
     assert path.read_bytes().startswith(b"this is not a database")  # never overwritten
+
+
+async def test_a_member_whose_ticket_expires_is_removed(make_node: MakeNode) -> None:
+    nets = [await make_node() for _ in range(2)]
+    lasting = JwtTicketBuilder(SECRET, "HS256").expires_in(3600).mint(nets[0].peer_id)
+    nets[0].discovery.add_ticket(lasting)
+    short = JwtTicketBuilder(SECRET, "HS256").expires_in(2).mint(nets[1].peer_id)
+    nets[1].discovery.add_ticket(short)
+    first = await join(nets[0], require_ticket=VALIDATOR)
+    await first.when.is_leader()
+    second = await join(nets[1], require_ticket=VALIDATOR)
+    await converged([first, second], voters=1)
+    await wait_until(lambda: peer_of(second) not in first.members, 10, "expired member removed")
+    assert peer_of(second) in first._rt.peers.revoked
