@@ -63,9 +63,11 @@ def load_inventory(path: Path, nodes_group: str = NODES_GROUP) -> Inventory:
         raise AnsibleMissing("reading the inventory") from None
     try:
         manager = InventoryManager(loader=DataLoader(), sources=[str(path)])
-        groups: dict[str, list[str]] = manager.get_groups_dict()
+        listing = manager.get_groups_dict()
     except AnsibleError as exc:
         raise InventoryError(f"{path}: {exc.message}") from None
+    # Plain str: ansible tags its strings with their origin; YAML and callers want str.
+    groups = {str(group): [str(host) for host in hosts] for group, hosts in listing.items()}
     return inventory_from_groups(str(path), groups, nodes_group)
 
 

@@ -13,6 +13,8 @@ import grp
 import hashlib
 import os
 import pwd
+import re
+import subprocess
 import sys
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -22,6 +24,7 @@ import yaml
 
 from node.deploy.inventory import inventory_from_groups
 from node.deploy.keys import default_keys_dir, write_keys
+from node.deploy.playbook import PlaybookRun, playbook_command
 from node.deploy.vault import VaultPassword
 from node.deploy.wheelhouse import pack_wheelhouse
 from node.primitives.keys import SecretKey
@@ -88,30 +91,29 @@ def fake_wheelhouse(out: Path, version: str) -> Path:
 
 def write_inventory(
     directory: Path,
-    hosts: Mapping[str, Sequence[str]],
-    group_vars: Mapping[str, object],
-    host_vars: Mapping[str, Mapping[str, object]] | None = None,
+    nodes: Mapping[str, Sequence[str]],
+    node_vars: Mapping[str, object],
+    tdx_hosts: Mapping[str, Sequence[str]] | None = None,
+    tdx_vars: Mapping[str, object] | None = None,
 ) -> Path:
-    """An inventory: ``mosaik_nodes`` with ``hosts`` (host -> its extra groups)."""
-    children: dict[str, dict[str, dict[str, None]]] = {}
-    for host, groups in hosts.items():
-        for group in groups:
-            children.setdefault(group, {"hosts": {}})["hosts"][host] = None
-    document = {
-        "all": {
-            "children": {
-                "mosaik_nodes": {
-                    "hosts": {host: dict((host_vars or {}).get(host, {})) or None for host in hosts},
-                    "vars": dict(group_vars),
-                    "children": children,
-                }
-            }
-        }
+    """``hosts.yml``: ``mosaik_nodes`` (and ``mosaik_tdx_hosts``), host -> its other groups."""
+    document: dict[str, object] = {
+        "mosaik_nodes": _group(nodes, node_vars),
+        **({"mosaik_tdx_hosts": _group(tdx_hosts, tdx_vars or {})} if tdx_hosts else {}),
     }
+    extra: dict[str, dict[str, dict[str, None]]] = {}
+    for members in (nodes, tdx_hosts or {}):
+        for host, groups in members.items():
+            for group in groups:
+                extra.setdefault(group, {"hosts": {}})["hosts"][host] = None
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "hosts.yml"
-    path.write_text(yaml.safe_dump(document, sort_keys=True))
+    path.write_text(yaml.safe_dump({"all": {"children": {**document, **extra}}}, sort_keys=True))
     return path
+
+
+def _group(hosts: Mapping[str, Sequence[str]], variables: Mapping[str, object]) -> object:
+    return {"hosts": dict.fromkeys(hosts), "vars": dict(variables)}
 
 
 def fake_root_vars(root: Path, wheelhouse: Path) -> dict[str, object]:
@@ -160,3 +162,74 @@ def give_keys(
         generate=lambda: next(pending),
     )
     return keys
+
+
+def fake_image(directory: Path) -> Path:
+    """Stand-ins for the artifacts of `mosaik image build` (the TDX play only copies them)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in ("vmlinuz", "initrd.img", "OVMF.fd", "measurements.json", "manifest.json"):
+        (directory / name).write_text(f"fake {name}\n")
+    (directory / "run-tdx.sh").write_text("#!/bin/sh\nexit 0\n")
+    return directory
+
+
+def tdx_fake_root_vars(root: Path, image: Path) -> dict[str, object]:
+    user, group = service_account()
+    base = str(root) + "/{{ inventory_hostname }}"
+    return {
+        "ansible_connection": "local",
+        "ansible_python_interpreter": sys.executable,
+        "mosaik_tdx_host_image": str(image),
+        "mosaik_tdx_host_user": user,
+        "mosaik_tdx_host_group": group,
+        "mosaik_tdx_host_create_user": False,
+        "mosaik_tdx_host_manage_service": False,
+        "mosaik_tdx_host_require_tdx": False,
+        "mosaik_tdx_host_dir": base + "/var/lib/mosaik-td",
+        "mosaik_tdx_host_systemd_dir": base + "/etc/systemd/system",
+    }
+
+
+def make_roots(root: Path, hosts: Sequence[str]) -> None:
+    """What every host has before the role: /etc/systemd/system."""
+    for host in hosts:
+        (root / host / "etc/systemd/system").mkdir(parents=True, exist_ok=True)
+
+
+def run_site(
+    inventory: Path,
+    password_file: Path | None,
+    *args: str,
+    check: bool = False,
+    diff: bool = False,
+    verbosity: int = 0,
+) -> tuple[int, str]:
+    """ansible-playbook on site.yml as `mosaik deploy` runs it: (exit code, output)."""
+    run = PlaybookRun(
+        inventory=inventory,
+        playbook=SITE,
+        check=check,
+        diff=diff,
+        vault_password_file=password_file,
+        extra_vars=("mosaik_node_serial=3", *args),
+        verbosity=verbosity,
+    )
+    argv, env = playbook_command(run)
+    env["ANSIBLE_NOCOLOR"] = "1"
+    result = subprocess.run(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False
+    )
+    return result.returncode, result.stdout
+
+
+def recap(output: str) -> dict[str, dict[str, int]]:
+    """PLAY RECAP counters per host."""
+    counters: dict[str, dict[str, int]] = {}
+    for host, rest in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", output, re.MULTILINE):
+        counters[host] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", rest)}
+    return counters
+
+
+def tree(root: Path) -> list[str]:
+    """Every path under ``root`` (to show that nothing was created)."""
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
