@@ -82,8 +82,8 @@ class Exchange:
         self.links.send(peer, encode(ClusterChanged(self._rt.lineage.cluster)), first=True)
 
     def link_down(self, peer: PeerId) -> None:
-        core = self._rt.core
-        self._rt.enqueue(lambda: core.report_unreachable(peer))
+        rt = self._rt
+        rt.enqueue(lambda: rt.core.report_unreachable(peer))
 
     # -- inbound ------------------------------------------------------------------------------
 

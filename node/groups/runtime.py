@@ -41,6 +41,7 @@ from node.groups.peers import GroupPeers
 from node.groups.pending import Pending
 from node.groups.raft import (
     ConfChangeKind,
+    CorruptStorage,
     Entry,
     EntryKind,
     HardState,
@@ -150,7 +151,11 @@ class GroupRuntime:
     async def start(self) -> None:
         snapshot = self.storage.snapshot()
         if snapshot.index:
-            envelope = envelope_decoder.decode(snapshot.data)
+            try:
+                envelope = envelope_decoder.decode(snapshot.data)
+            except DecodeError as exc:
+                path = str(self.spec.storage_path) if self.spec.storage_path else None
+                raise CorruptStorage(f"the snapshot is not a group snapshot: {exc}", path) from None
             self.machine.restore(envelope.machine)
             self.lineage.set(ClusterState(envelope.cluster, envelope.has_data))
         else:

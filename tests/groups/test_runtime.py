@@ -216,3 +216,21 @@ async def test_partitioned_leader_steps_down_and_rejoins(make_node: MakeNode) ->
     await old.when.committed().reaches(done.index)
     await converged(groups, voters=3)
     assert old.state_machine.data == {"majority": 1}
+
+
+async def test_two_groups_share_the_nodes_and_connections(make_node: MakeNode) -> None:
+    nets = [await make_node() for _ in range(3)]
+    first = [await join(net, "one", bootstrap_expect=3) for net in nets]
+    second = [await join(net, "two", bootstrap_expect=3) for net in nets]
+    await converged(first, voters=3)
+    await converged(second, voters=3)
+    assert first[0].id != second[0].id
+    await first[1].execute(Put("a", 1))
+    await second[2].execute(Put("b", 2))
+    for group in first:
+        assert await group.query(Get("a"), consistency="strong") == 1
+        assert await group.query(Get("b")) is None
+    for group in second:
+        assert await group.query(Get("b"), consistency="strong") == 2
+    groups_connections = [c for c in nets[0].endpoint.connections() if c.alpn == "/mosaik/groups/1"]
+    assert len(groups_connections) <= 4  # at most one per peer and direction, for both groups

@@ -10,14 +10,22 @@ import pytest
 from node.errors import ConnectionClosed
 from node.groups import ALPN, CorruptStorage, Group, group_id, group_secret
 from node.groups.ids import membership_proof
-from node.groups.raft import VoteRequest
+from node.groups.raft import (
+    Entry,
+    HardState,
+    Membership,
+    Snapshot,
+    SnapshotMeta,
+    SqliteStorage,
+    VoteRequest,
+)
 from node.groups.wire import ClusterState, Hello, Refused, Welcome, reply_decoder
 from node.network import Network
 from node.primitives import Digest
 from node.tickets import JwtTicketBuilder, JwtTicketValidator
 from node.transport import codes
 from tests.conftest import wait_until
-from tests.groups.live import FAST, Kv, MakeNode, Put, converged, join, peer_of
+from tests.groups.live import FAST, Kv, MakeNode, Put, converged, join, key, peer_of
 
 SECRET = b"groups-test-hmac-secret-32-bytes"
 VALIDATOR = JwtTicketValidator({"HS256": SECRET})
@@ -205,3 +213,19 @@ async def test_a_member_whose_ticket_expires_is_removed(make_node: MakeNode) -> 
     await converged([first, second], voters=1)
     await wait_until(lambda: peer_of(second) not in first.members, 10, "expired member removed")
     assert peer_of(second) in first._rt.peers.revoked
+
+
+async def test_a_foreign_snapshot_in_the_log_is_a_clear_error(
+    make_node: MakeNode, tmp_path: Path
+) -> None:
+    data = tmp_path / "node"
+    gid = group_id(group_secret("kv"), FAST, Kv().signature())
+    path = data / "groups" / f"{gid.hex()}.sqlite"
+    path.parent.mkdir(parents=True)
+    with SqliteStorage(path) as storage:
+        storage.save(HardState(1, None, 1), [Entry(1, 1)], None)
+        storage.compact(Snapshot(SnapshotMeta(1, 1, Membership.of([key(1).peer_id])), b"\x01"))
+    net = await make_node(data_dir=data)
+    with pytest.raises(CorruptStorage) as info:
+        await join(net)
+    assert str(path) in str(info.value) and "snapshot" in str(info.value)
