@@ -108,9 +108,6 @@ class Links:
         if link is not None and link.task is not None:
             link.task.cancel()
 
-    def peers(self) -> list[PeerId]:
-        return list(self._links)
-
     def send(self, peer: PeerId, body: bytes, *, first: bool = False) -> bool:
         """Queue one encoded frame for ``peer`` (ahead of the others if ``first``); False if
         there is no link to it."""

@@ -83,6 +83,14 @@ class GroupsCollector(Collector):
         fsyncs = CounterMetricFamily(
             "mosaik_groups_fsyncs", "Durable log transactions", labels=_LABELS
         )
+        frames = CounterMetricFamily(
+            "mosaik_groups_frames_sent", "Frames sent to fellow members", labels=_LABELS
+        )
+        dropped = CounterMetricFamily(
+            "mosaik_groups_frames_dropped",
+            "Frames dropped because a peer's queue was full",
+            labels=_LABELS,
+        )
         for rt in runtimes:
             labels = [self._network, rt.gid.short()]
             core = rt.core
@@ -97,6 +105,8 @@ class GroupsCollector(Collector):
             gauges["rivals"].add_metric(labels, len(set(rt.lineage.rivals.values())))
             for name, (_, attr) in _COUNTERS.items():
                 counters[name].add_metric(labels, getattr(rt.stats, attr))
+            frames.add_metric(labels, rt.links.frames_sent)
+            dropped.add_metric(labels, rt.links.frames_dropped)
             if isinstance(rt.storage, SqliteStorage):
                 statistics = rt.storage.statistics()
                 gauges["fsync_p50"].add_metric(labels, statistics.commit_p50)
@@ -104,4 +114,4 @@ class GroupsCollector(Collector):
                 fsyncs.add_metric(labels, statistics.commits)
         yield from gauges.values()
         yield from counters.values()
-        yield fsyncs
+        yield from (fsyncs, frames, dropped)

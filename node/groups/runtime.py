@@ -165,7 +165,12 @@ class GroupRuntime:
         self._tasks.spawn(self._tick(), "ticker")
         replayed = self.core.commit_index  # what the log says was committed: apply it first
         self._wake.set()
-        await self.wait_for(lambda: self._applied >= replayed)
+        try:
+            await self.wait_for(lambda: self._applied >= replayed)
+        except GroupTerminated:
+            if self.failure is not None:
+                raise self.failure from None
+            raise
 
     async def close(self) -> None:
         """Hand leadership to an up-to-date voter if we lead, then stop."""

@@ -165,8 +165,7 @@ class Groups:
         try:
             await runtime.start()
         except BaseException:
-            if owns and isinstance(opened, SqliteStorage):
-                opened.close()
+            await runtime.close()
             raise
         self._runtimes[gid] = runtime
         self._handles[gid] = set()

@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 from node.errors import ConnectionClosed
-from node.groups import ALPN, CorruptStorage, Group, group_id, group_secret
+from node.groups import (
+    ALPN,
+    ApplyContext,
+    CorruptStorage,
+    Group,
+    GroupTerminated,
+    group_id,
+    group_secret,
+)
 from node.groups.ids import membership_proof
 from node.groups.raft import (
     Entry,
@@ -229,3 +237,33 @@ async def test_a_foreign_snapshot_in_the_log_is_a_clear_error(
     with pytest.raises(CorruptStorage) as info:
         await join(net)
     assert str(path) in str(info.value) and "snapshot" in str(info.value)
+
+
+class Fragile(Kv):
+    """Raises on one command: a bug in a state machine."""
+
+    def apply(self, command: Put, ctx: ApplyContext) -> int:
+        if command.key == "boom":
+            raise RuntimeError("the machine cannot apply boom")
+        return super().apply(command, ctx)
+
+
+async def test_a_failing_state_machine_stops_the_member_not_the_log(
+    make_node: MakeNode, tmp_path: Path
+) -> None:
+    data = tmp_path / "node"
+    net = await make_node(data_dir=data, secret_key=key(3))
+    group = await join(net, machine=Fragile())
+    await group.when.is_leader()
+    await group.execute(Put("fine", 1))
+    with pytest.raises(GroupTerminated) as info:
+        await group.execute(Put("boom", 2))
+    assert info.value.commands == (Put("boom", 2),)
+    with pytest.raises(GroupTerminated):
+        await group.execute(Put("after", 3))
+    await net.close()
+    again = await make_node(data_dir=data, secret_key=key(3))
+    with pytest.raises(RuntimeError, match="cannot apply boom"):
+        await join(again, machine=Fragile())  # the entry is still in the log
+    fixed = await join(again, machine=Kv())
+    assert fixed.state_machine.data == {"fine": 1, "boom": 2}
