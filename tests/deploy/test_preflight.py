@@ -10,7 +10,7 @@ import yaml
 
 pytest.importorskip("ansible", reason="the deploy extra (ansible-core) is not installed")
 
-from tests.deploy.fakes import (  # noqa: E402
+from tests.deploy.fakes import (
     fake_root_vars,
     fake_wheelhouse,
     give_keys,

@@ -19,8 +19,8 @@ import pytest
 
 pytest.importorskip("ansible", reason="the deploy extra (ansible-core) is not installed")
 
-from node.primitives.keys import SecretKey  # noqa: E402
-from tests.deploy.fakes import (  # noqa: E402
+from node.primitives.keys import SecretKey
+from tests.deploy.fakes import (
     SITE,
     fake_image,
     fake_root_vars,
@@ -188,9 +188,7 @@ def test_tdx_host_gets_image_config_drive_and_unit(world: World) -> None:
 
 def test_upgrade_reinstalls_the_runtime_and_drops_the_old_wheels(world: World) -> None:
     newer = fake_wheelhouse(world.tmp / "wheelhouse-2", "0.0.2")
-    code, output = run_site(
-        world.inventory, world.password_file, f"mosaik_node_wheelhouse={newer}"
-    )
+    code, output = run_site(world.inventory, world.password_file, f"mosaik_node_wheelhouse={newer}")
     assert code == 0, output[-4000:]
     for host in NODES:
         venv = world.root / host / "opt/mosaik/venv"
