@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -116,26 +116,26 @@ def run(
 
       mosaik deploy inventory/hosts.yml --limit 'matcher' --tags mosaik_node_configure --check
     """
-    options: dict[str, Any] = {
-        "inventory": inventory,
-        "playbook": playbook or default_playbook(),
-        "check": check,
-        "diff": diff,
-        "limit": limit,
-        "tags": _split(tags),
-        "skip_tags": _split(skip_tags),
-        "wheelhouse": wheelhouse,
-        "extra_vars": extra_vars,
-        "interpreter": python_interpreter,
-        "verbosity": verbose,
-    }
+    rollout = PlaybookRun(
+        inventory=inventory,
+        playbook=playbook or default_playbook(),
+        check=check,
+        diff=diff,
+        limit=limit,
+        tags=_split(tags),
+        skip_tags=_split(skip_tags),
+        wheelhouse=wheelhouse,
+        extra_vars=extra_vars,
+        interpreter=python_interpreter,
+        verbosity=verbose,
+    )
     try:
         password = _optional_password(vault_password_file)
         if password is None:
-            run_playbook(PlaybookRun(**options), click.echo)
+            run_playbook(rollout, click.echo)
             return
         with password_file_for_ansible(password) as password_file:
-            run_playbook(PlaybookRun(**options, vault_password_file=password_file), click.echo)
+            run_playbook(replace(rollout, vault_password_file=password_file), click.echo)
     except PlaybookFailed as exc:
         # ansible-playbook's exit code tells CI what kind of failure it was: keep it.
         click.echo(f"Error: {exc}", err=True)

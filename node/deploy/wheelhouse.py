@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -227,7 +227,7 @@ def _pip(args: Sequence[str], echo: Echo) -> None:
             echo(f"  {line.strip()}")
 
 
-def _single(paths: Any, what: str) -> Path:
+def _single(paths: Iterable[Path], what: str) -> Path:
     found = sorted(paths)
     if len(found) != 1:
         raise WheelhouseError(f"expected {what}, found {len(found)}")

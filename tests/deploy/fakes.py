@@ -203,6 +203,7 @@ def run_site(
     check: bool = False,
     diff: bool = False,
     verbosity: int = 0,
+    limit: str | None = None,
 ) -> tuple[int, str]:
     """ansible-playbook on site.yml as `mosaik deploy` runs it: (exit code, output)."""
     run = PlaybookRun(
@@ -210,6 +211,7 @@ def run_site(
         playbook=SITE,
         check=check,
         diff=diff,
+        limit=limit,
         vault_password_file=password_file,
         extra_vars=("mosaik_node_serial=3", *args),
         verbosity=verbosity,
