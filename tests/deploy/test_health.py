@@ -57,10 +57,18 @@ def test_unhealthy_endpoint_and_wrong_identity() -> None:
 
 
 def test_groups_must_be_caught_up_when_reported() -> None:
-    lagging = _status(groups={"orders": {"caught_up": False}, "prices": {"caught_up": True}})
-    assert health.assess(200, lagging, ME, {}) == ["not caught up in group(s) orders"]
-    listed = _status(groups=[{"name": "orders", "caught_up": True}])
-    assert health.assess(200, listed, ME, {}) == []
+    def group(gid: str, leader: str | None, applied: int, committed: int) -> dict[str, Any]:
+        return {"group_id": gid, "leader": leader, "applied_index": applied,
+                "commit_index": committed}  # fmt: skip
+
+    caught_up = _status(groups=[group("11" * 32, A, 7, 7)])
+    assert health.assess(200, caught_up, ME, {}) == []
+    behind = _status(groups=[group("11" * 32, A, 7, 7), group("22" * 32, A, 5, 9)])
+    assert health.assess(200, behind, ME, {}) == [f"not caught up in group(s) {'22' * 8}"]
+    leaderless = _status(groups=[group("33" * 32, None, 9, 9)])
+    assert health.assess(200, leaderless, ME, {}) == [f"not caught up in group(s) {'33' * 8}"]
+    explicit = _status(groups={"orders": {"caught_up": False}, "prices": {"caught_up": True}})
+    assert health.assess(200, explicit, ME, {}) == ["not caught up in group(s) orders"]
 
 
 def test_wait_polls_until_healthy() -> None:

@@ -38,6 +38,7 @@ from tests.deploy.fakes import (
 
 NODES = {"n1": ["seed", "matcher"], "n2": ["sensor"]}
 TDX_HOSTS = {"t1": ["matcher"]}
+RUN_ARGS = ["--counter-group", "two words"]
 
 
 @dataclass
@@ -57,9 +58,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     root = tmp / "root"
     wheelhouse = fake_wheelhouse(tmp / "wheelhouse", "0.0.1")
     tdx_vars = {**tdx_fake_root_vars(root, fake_image(tmp / "image")), "mosaik_node_network": "t"}
-    inventory = write_inventory(
-        tmp / "inventory", NODES, fake_root_vars(root, wheelhouse), TDX_HOSTS, tdx_vars
-    )
+    node_vars = {**fake_root_vars(root, wheelhouse), "mosaik_node_run_args": RUN_ARGS}
+    inventory = write_inventory(tmp / "inventory", NODES, node_vars, TDX_HOSTS, tdx_vars)
     make_roots(root, [*NODES, *TDX_HOSTS])
     password = write_password(tmp / "vault-password")
     assert password.file is not None
@@ -150,7 +150,8 @@ def test_unit_is_hardened(world: World) -> None:
         "PrivateTmp=yes",
         "Restart=on-failure",
         f"EnvironmentFile={world.root / 'n1/etc/mosaik/node.env'}",
-        f"ExecStart={world.root / 'n1/opt/mosaik/venv'}/bin/mosaik node run",
+        f"ExecStart={world.root / 'n1/opt/mosaik/venv'}/bin/mosaik node run "
+        "--counter-group 'two words'",
     ):
         assert line in unit.splitlines(), line
 

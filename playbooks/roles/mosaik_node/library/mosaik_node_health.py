@@ -23,8 +23,8 @@ short_description: Wait until a mosaik node is healthy and has rejoined the cata
 description:
   - Polls the node's admin endpoint (C(/healthz), C(/status)) until the node answers healthy,
     runs with the expected peer id, lists every expected peer in its catalog and, when its
-    status has C(groups), reports C(caught_up) for each group; fails with what is missing
-    once I(timeout) has passed.
+    status has C(groups), is caught up in each (it knows the leader and has applied every
+    entry it knows committed); fails with what is missing once I(timeout) has passed.
 options:
   url:
     description: Base URL of the node's admin endpoint, e.g. C(http://127.0.0.1:9100).
@@ -108,23 +108,29 @@ def assess(
 
 
 def _group_problems(groups: object) -> list[str]:
-    """Groups that report ``caught_up: false`` (a status without groups has none)."""
+    """Groups this node is not caught up in (a status without groups has none)."""
     if isinstance(groups, dict):
         entries = [(str(name), value) for name, value in sorted(groups.items())]
     elif isinstance(groups, list):
         entries = [
-            (str(value.get("name", value.get("group_id", index))), value)
+            (str(value.get("name", value.get("group_id", index)))[:16], value)
             for index, value in enumerate(groups)
             if isinstance(value, dict)
         ]
     else:
         return []
-    lagging = [
-        name
-        for name, value in entries
-        if isinstance(value, dict) and not value.get("caught_up", True)
-    ]
+    lagging = [name for name, value in entries if isinstance(value, dict) and not _caught_up(value)]
     return [f"not caught up in group(s) {', '.join(lagging)}"] if lagging else []
+
+
+def _caught_up(group: Mapping[str, Any]) -> bool:
+    """A member knows its leader and has applied everything it knows to be committed."""
+    if "caught_up" in group:
+        return bool(group["caught_up"])
+    applied, committed = group.get("applied_index"), group.get("commit_index")
+    if group.get("leader") is None or not isinstance(applied, int):
+        return False
+    return not isinstance(committed, int) or applied >= committed
 
 
 def wait_healthy(
