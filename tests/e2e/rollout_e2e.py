@@ -15,6 +15,10 @@ Run as root: ``python tests/e2e/rollout_e2e.py`` (``make e2e-rollout``). Steps:
 6. SIGKILL one VM: the other two purge it from their catalogs (peer TTL 20 s);
 7. a rollout whose first node cannot become healthy stops there with a clear message, and the
    next node is left as it was.
+When the runtime has ``mosaik node run --counter-group`` (the groups demo), every node also runs
+a 3-member replicated counter: it must elect a leader and commit after the first rollout,
+keep committing throughout the rolling upgrade (the health gate then also waits for the
+restarted member to catch up) and after one VM is killed.
 Everything runs inside the namespace; on exit (also on failure or Ctrl-C) every process in it
 is killed and the namespace deleted: nothing on the machine's own interfaces is touched.
 Deadlines scale with TIME_FACTOR. Without qemu-system-x86_64 the test prints why and exits 0.
@@ -133,6 +137,12 @@ def bumped_source(work: Path) -> tuple[Path, str]:
     version_file = source / "node/_version.py"
     version_file.write_text(f'__version__ = "{newer}"\n')
     return source, newer
+
+
+def counter_group_supported() -> bool:
+    """Whether this runtime's ``mosaik node run`` can run the replicated counter demo."""
+    result = run([sys.executable, "-m", "node", "node", "run", "--help"], capture_output=True)
+    return "--counter-group" in result.stdout
 
 
 def build_wheelhouse(source: Path, out: Path) -> None:
@@ -270,6 +280,7 @@ class Sampler:
 
     vms: Sequence[Vm]
     samples: list[tuple[float, dict[str, str | None]]] = field(default_factory=list)
+    counter: list[tuple[float, int]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
@@ -285,13 +296,36 @@ class Sampler:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            round_ = {vm.name: _version(status(vm, timeout=3)) for vm in self.vms}
-            self.samples.append((time.monotonic(), round_))
+            documents = {vm.name: status(vm, timeout=3) for vm in self.vms}
+            now = time.monotonic()
+            self.samples.append((now, {name: _version(d) for name, d in documents.items()}))
+            values = [counter_value(d) for d in documents.values()]
+            known = [v for v in values if v is not None]
+            if known:
+                self.counter.append((now, max(known)))
             self._stop.wait(1)
 
 
 def _version(document: dict[str, Any] | None) -> str | None:
     return None if document is None else str(document.get("version"))
+
+
+def counter_value(document: dict[str, Any] | None) -> int | None:
+    """The replicated counter's value a node has applied (None: no counter there)."""
+    counter = (document or {}).get("counter")
+    value = counter.get("value") if isinstance(counter, dict) else None
+    return value if isinstance(value, int) else None
+
+
+def longest_stall(samples: Sequence[tuple[float, int]]) -> float:
+    """The longest time the counter's value did not grow."""
+    stall, since, last = 0.0, None, None
+    for when, value in samples:
+        if last is None or value > last:
+            since, last = when, value
+        assert since is not None
+        stall = max(stall, when - since)
+    return stall
 
 
 def status(vm: Vm, timeout: float = 5) -> dict[str, Any] | None:
@@ -309,6 +343,7 @@ class Inside:
         self.image = Path(args.image)
         self.accel = args.accel
         self.next_version = args.next_version
+        self.counter = args.counter
         self.timings: dict[str, float] = json.loads(args.timings)
         self.vms = [Vm(name, i, f"{args.subnet}.{11 + i}") for i, name in enumerate(VMS)]
         self.logs = self.work / "logs"
@@ -424,6 +459,7 @@ class Inside:
                     "mosaik_node_metrics_addr": "0.0.0.0:9100",
                     "mosaik_node_peer_ttl": PEER_TTL,
                     "mosaik_node_health_timeout": 600,
+                    "mosaik_node_run_args": ["--counter-group"] if self.counter else [],
                 },
                 "children": {
                     "mosaik_nodes": {
@@ -509,6 +545,30 @@ class Inside:
         self.timings[what] = took
         log(f"{what}: every node lists the other {len(vms) - 1} ({took:.0f} s)")
 
+    def check_group_commits(self, vms: Sequence[Vm], what: str, increments: int = 3) -> None:
+        """The counter group has one leader every member agrees on, and its value grows."""
+        if not self.counter:
+            return
+
+        def agreed() -> str | None:
+            leaders = set()
+            for vm in vms:
+                counter = (status(vm) or {}).get("counter")
+                if not isinstance(counter, dict) or counter.get("leader") is None:
+                    return f"{vm.name} knows no counter leader"
+                leaders.add(counter["leader"])
+            return None if len(leaders) == 1 else f"members disagree on the leader: {leaders}"
+
+        wait(agreed, 300, f"{what}: one counter leader")
+        start = max(counter_value(status(vm)) or 0 for vm in vms)
+
+        def grew() -> str | None:
+            now = max(counter_value(status(vm)) or 0 for vm in vms)
+            return None if now >= start + increments else f"value {now}, from {start}"
+
+        took = wait(grew, 120, f"{what}: the counter commits")
+        log(f"{what}: the counter group has a leader and committed {increments} ({took:.0f} s)")
+
     def check_idempotent(self, output: str) -> None:
         changed = dict(re.findall(r"^(vm\d)\s+:.*?changed=(\d+)", output, re.MULTILINE))
         if set(changed) != set(VMS) or any(int(c) for c in changed.values()):
@@ -544,6 +604,12 @@ class Inside:
             f"{len(VMS)} answering throughout ({len(sampler.samples)} samples), all on "
             f"{self.next_version}"
         )
+        if self.counter:
+            stall = longest_stall(sampler.counter)
+            first, last = sampler.counter[0][1], sampler.counter[-1][1]
+            if last <= first or stall > 60 * TIME_FACTOR:
+                raise Failed(f"counter went {first} -> {last}, longest stall {stall:.0f} s")
+            log(f"the counter kept committing: {first} -> {last}, longest stall {stall:.0f} s")
 
     def kill_and_purge(self) -> None:
         victim, survivors = self.vms[2], self.vms[:2]
@@ -566,6 +632,7 @@ class Inside:
         self.timings["purge after SIGKILL"] = took
         log(f"{', '.join(v.name for v in survivors)} purged {victim.name} after {took:.0f} s")
         self.check_cluster(survivors, "survivors still see each other")
+        self.check_group_commits(survivors, "with one VM gone")
 
     def failed_health_stops_the_rollout(self) -> None:
         output = self.rollout(
@@ -592,6 +659,8 @@ class Inside:
 
     def main(self) -> int:
         try:
+            if not self.counter:
+                log("groups: this runtime has no `node run --counter-group`; group checks skipped")
             self.boot()
             self.write_inventory()
             self.keys()
@@ -600,11 +669,13 @@ class Inside:
             )
             self.check_services()
             self.check_cluster(self.vms, "cluster formed")
+            self.check_group_commits(self.vms, "after the first rollout")
             self.check_idempotent(
                 self.rollout("second run", "wheelhouse-1", "-e", "mosaik_node_serial=3")
             )
             self.rolling_upgrade()
             self.check_cluster(self.vms, "cluster after the upgrade")
+            self.check_group_commits(self.vms, "after the upgrade")
             self.kill_and_purge()
             self.failed_health_stops_the_rollout()
         except Failed as exc:
@@ -641,6 +712,7 @@ def main() -> int:
     parser.add_argument("--image", help=argparse.SUPPRESS)
     parser.add_argument("--next-version", help=argparse.SUPPRESS)
     parser.add_argument("--timings", default="{}", help=argparse.SUPPRESS)
+    parser.add_argument("--counter", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.inside:
         return Inside(args).main()
