@@ -67,11 +67,15 @@ class FramedStream:
 
     def _on_data(self, data: bytes, end_stream: bool) -> None:
         if data:
+            before = self._buffer.pending
             try:
                 self._frames.extend(self._buffer.feed(data))
             except CodecError as exc:
                 self._conn.close(codes.PROTOCOL_VIOLATION, str(exc))
                 return
+            # A frame still being reassembled is credited at once (bounded by max_frame), so a
+            # frame larger than the receive window can complete.
+            self._conn._consumed(self.stream_id, self._buffer.pending - before)
         if end_stream:
             self._ended = True
         self._arrived.set()

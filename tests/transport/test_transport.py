@@ -211,3 +211,14 @@ async def test_closing_rejects_further_dials(make_endpoint) -> None:
     await a.close()
     with pytest.raises(ConnectError):
         await a.connect("127.0.0.1:9", "/test/1")
+
+
+async def test_frame_larger_than_the_receive_window_arrives(make_endpoint) -> None:
+    config = TransportConfig(stream_window=64 * 1024, send_high_water=64 * 1024)
+    a, b = await make_endpoint(config=config), await make_endpoint(config=config)
+    b.register("/test/1", echo)
+    conn = await a.connect(b.local_addr, "/test/1")
+    stream = await conn.open_stream()
+    big = b"z" * (512 * 1024)
+    await stream.send_body(big)
+    assert await asyncio.wait_for(stream.recv(), deadline(10)) == big
