@@ -14,6 +14,7 @@ import msgspec
 from node._tasks import TaskScope
 from node._version import __version__
 from node.admin import AdminServer
+from node.collections import Collections
 from node.discovery.config import DiscoveryConfig
 from node.discovery.mdns import LanDiscovery
 from node.discovery.service import Discovery
@@ -188,6 +189,8 @@ class Network:
         await self.streams.start()
         self.discovery.on_local_change(self.streams.local_entry_changed)
         self.groups = Groups(self)
+        self.collections = Collections(self)
+        self.register_status("collections", self.collections.statistics)
         log.info("node %s on network %s listening on %s", self.peer_id, self.name, self.local_addr)
 
     # -- identity -------------------------------------------------------------------------
@@ -288,6 +291,8 @@ class Network:
         if self._closed:
             return
         self._closed = True
+        if "collections" in vars(self):
+            await self.collections.close()
         if "groups" in vars(self):
             await self.groups.close()
         if self.lan is not None:

@@ -12,6 +12,7 @@ from attestation.measure.cli import measure_command
 from images.cli import image_group
 from node._version import __version__
 from node.cli.node_cmds import node_group
+from node.deploy.cli import deploy_group
 from node.primitives.digest import Digest
 from node.tickets.cli import ticket_group
 
@@ -65,3 +66,4 @@ main.add_command(attest)
 main.add_command(measure_command)
 main.add_command(ticket_group)
 main.add_command(image_group)
+main.add_command(deploy_group)
