@@ -11,7 +11,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,dev]'
+	$(PY) -m pip install --quiet -e '.[test,dev,deploy]'
 	touch $(STAMP)
 
 # Debian packages the tests use: OVMF (a real TDVF to measure), iproute2 and iptables (multi-host
