@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv debian-deps test lint demo bench clean image-deps image e2e-image
+.PHONY: venv debian-deps test lint demo bench clean image-deps image e2e-image e2e-rollout
 
 venv: $(STAMP)
 
@@ -26,8 +26,8 @@ test: venv debian-deps image-deps
 	$(PY) -m pytest -q -rs -p no:cacheprovider tests
 
 lint: venv
-	$(VENV)/bin/ruff check node attestation images tests bench examples
-	$(VENV)/bin/ruff format --check node attestation images tests bench examples
+	$(VENV)/bin/ruff check node attestation images playbooks tests bench examples
+	$(VENV)/bin/ruff format --check node attestation images playbooks tests bench examples
 	$(VENV)/bin/mypy
 
 demo: venv
@@ -55,3 +55,11 @@ image: venv image-deps
 # Builds the default recipe twice, compares every artifact, boots it under QEMU TCG.
 e2e-image: venv image-deps
 	$(PY) tests/e2e/image_e2e.py --recipe $(IMAGE_RECIPE)
+
+# Ansible rollout to three QEMU (TCG) VMs in a private network namespace (root; ~16 min).
+E2E_ROLLOUT_PACKAGES := qemu-system-x86 ovmf mmdebstrap zstd iproute2 openssh-client
+e2e-rollout: venv
+	@for t in qemu-system-x86_64 mmdebstrap zstd ip ssh ssh-keygen; do command -v $$t >/dev/null || m=1; done; \
+	if [ -n "$$m" ] || ! test -f /usr/share/ovmf/OVMF.fd; then apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(E2E_ROLLOUT_PACKAGES) >/dev/null; fi
+	$(PY) tests/e2e/rollout_e2e.py
