@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Generic
 
 from node.collections._machine import Version
@@ -52,6 +52,15 @@ class Handle(Generic[M]):
         group = await self._replica.group()
         executed = await group.execute(checked)
         return Version(executed.index)
+
+    async def _write_batch(
+        self, items: Iterable[Any], command: Callable[[list[Any]], Any]
+    ) -> Version:
+        """Propose ``command(batch)``; an empty batch writes nothing and keeps the version."""
+        batch = list(items)
+        if not batch:
+            return self.version
+        return await self._write(command(batch))
 
     def __repr__(self) -> str:
         kind = type(self).__name__

@@ -120,20 +120,14 @@ class MapWriter(MapReader[K, V]):
         return await self._write(MapCompareExchange(key, expected, new))
 
     async def extend(self, entries: Iterable[tuple[K, V]]) -> Version:
-        batch = list(entries)
-        if not batch:
-            return self.version
-        return await self._write(MapExtend(batch))
+        return await self._write_batch(entries, MapExtend)
 
     async def remove(self, key: K) -> Version:
         """Remove ``key`` (a missing key changes nothing)."""
         return await self._write(MapRemove(key))
 
     async def remove_many(self, keys: Iterable[K]) -> Version:
-        batch = list(keys)
-        if not batch:
-            return self.version
-        return await self._write(MapRemoveMany(batch))
+        return await self._write_batch(keys, MapRemoveMany)
 
     async def clear(self) -> Version:
         return await self._write(MapClear())
@@ -199,10 +193,7 @@ class VecWriter(VecReader[T]):
         return await self._write(VecSwap(a, b))
 
     async def extend(self, items: Iterable[T]) -> Version:
-        batch = list(items)
-        if not batch:
-            return self.version
-        return await self._write(VecExtend(batch))
+        return await self._write_batch(items, VecExtend)
 
     async def pop_back(self) -> Version:
         return await self._write(VecPopBack())
@@ -260,20 +251,14 @@ class SetWriter(SetReader[T]):
         return await self._write(SetInsert(item))
 
     async def extend(self, items: Iterable[T]) -> Version:
-        batch = list(items)
-        if not batch:
-            return self.version
-        return await self._write(SetExtend(batch))
+        return await self._write_batch(items, SetExtend)
 
     async def remove(self, item: T) -> Version:
         """Remove ``item`` (a missing item changes nothing)."""
         return await self._write(SetRemove(item))
 
     async def remove_many(self, items: Iterable[T]) -> Version:
-        batch = list(items)
-        if not batch:
-            return self.version
-        return await self._write(SetRemoveMany(batch))
+        return await self._write_batch(items, SetRemoveMany)
 
     async def clear(self) -> Version:
         return await self._write(SetClear())
@@ -409,10 +394,7 @@ class PriorityQueueWriter(PriorityQueueReader[P, K, V]):
         return await self._write(PqInsert(priority, key, value))
 
     async def extend(self, entries: Iterable[tuple[P, K, V]]) -> Version:
-        batch = list(entries)
-        if not batch:
-            return self.version
-        return await self._write(PqExtend(batch))
+        return await self._write_batch(entries, PqExtend)
 
     async def update_priority(self, key: K, priority: P) -> Version:
         """Move ``key`` to ``priority`` (a missing key changes nothing)."""
@@ -431,10 +413,7 @@ class PriorityQueueWriter(PriorityQueueReader[P, K, V]):
         return await self._write(PqRemoveKeys([key]))
 
     async def remove_keys(self, keys: Iterable[K]) -> Version:
-        batch = list(keys)
-        if not batch:
-            return self.version
-        return await self._write(PqRemoveKeys(batch))
+        return await self._write_batch(keys, PqRemoveKeys)
 
     async def remove_range(
         self,
