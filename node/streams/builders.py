@@ -23,8 +23,12 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-class _Builder:
-    def __init__(self) -> None:
+class _Builder(Generic[T]):
+    """The options producers and consumers share."""
+
+    def __init__(self, streams: Streams, datum_type: type[T]) -> None:
+        self._streams = streams
+        self._datum_type = datum_type
         self._options: dict[str, Any] = {}
         self._require: list[PeerPredicate] = []
         self._tickets: list[TicketValidator] = []
@@ -35,19 +39,12 @@ class _Builder:
     def _collected(self) -> dict[str, Any]:
         return {**self._options, "require": self._require, "require_ticket": self._tickets}
 
-
-class ProducerBuilder(_Builder, Generic[T]):
-    def __init__(self, streams: Streams, datum_type: type[T]) -> None:
-        super().__init__()
-        self._streams = streams
-        self._datum_type = datum_type
-
     def stream_id(self, stream_id: str | StreamId) -> Self:
         self._set("stream_id", stream_id)
         return self
 
     def require(self, predicate: PeerPredicate) -> Self:
-        """Admit only consumers whose ``PeerInfo`` passes ``predicate`` (and the others)."""
+        """Deal only with peers whose ``PeerInfo`` passes ``predicate`` (and the others)."""
         self._require.append(predicate)
         return self
 
@@ -59,12 +56,14 @@ class ProducerBuilder(_Builder, Generic[T]):
         self._set("online_when", condition)
         return self
 
-    def max_consumers(self, limit: int) -> Self:
-        self._set("max_consumers", limit)
-        return self
-
     def buffer_size(self, size: int) -> Self:
         self._set("buffer_size", size)
+        return self
+
+
+class ProducerBuilder(_Builder[T]):
+    def max_consumers(self, limit: int) -> Self:
+        self._set("max_consumers", limit)
         return self
 
     def lagging(self, policy: Lagging | str) -> Self:
@@ -84,34 +83,7 @@ class ProducerBuilder(_Builder, Generic[T]):
         return self._streams._create_producer(self._datum_type, **self._collected())
 
 
-class ConsumerBuilder(_Builder, Generic[T]):
-    def __init__(self, streams: Streams, datum_type: type[T]) -> None:
-        super().__init__()
-        self._streams = streams
-        self._datum_type = datum_type
-
-    def stream_id(self, stream_id: str | StreamId) -> Self:
-        self._set("stream_id", stream_id)
-        return self
-
-    def require(self, predicate: PeerPredicate) -> Self:
-        """Subscribe only to producers whose ``PeerInfo`` passes ``predicate`` (and the
-        others)."""
-        self._require.append(predicate)
-        return self
-
-    def require_ticket(self, validator: TicketValidator) -> Self:
-        self._tickets.append(validator)
-        return self
-
-    def online_when(self, condition: Condition) -> Self:
-        self._set("online_when", condition)
-        return self
-
-    def buffer_size(self, size: int) -> Self:
-        self._set("buffer_size", size)
-        return self
-
+class ConsumerBuilder(_Builder[T]):
     def backoff(self, backoff: Backoff) -> Self:
         self._set("backoff", backoff)
         return self
