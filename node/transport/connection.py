@@ -112,11 +112,8 @@ class FramedStream:
     async def recv(self) -> bytes | None:
         """The next frame body, or None once the peer finished the stream."""
         while True:
-            if self._frames:
-                body = self._frames.popleft()
-                self.frames_received += 1
-                self.bytes_received += len(body) + 4
-                self._conn._consumed(self.stream_id, len(body) + 4)
+            body = self.recv_nowait()
+            if body is not None:
                 return body
             if self._conn.close_info is not None:
                 raise self._conn.close_info
@@ -471,6 +468,3 @@ class Connection:
             self._timer.cancel()
             self._timer = None
 
-
-def describe_close(info: ConnectionClosed) -> dict[str, Any]:
-    return {"code": info.code, "reason": info.reason, "by_peer": info.by_peer}
