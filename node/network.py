@@ -11,7 +11,6 @@ from typing import Any
 
 import msgspec
 
-from node._tasks import TaskScope
 from node._version import __version__
 from node.admin import AdminServer
 from node.collections import Collections
@@ -71,7 +70,6 @@ class Network:
         self.metrics = Metrics(network_id)
         self._metrics_addr = metrics_addr
         self._admin: AdminServer | None = None
-        self._tasks = TaskScope("network")
         self._started_at = time.time()
         self._closed = False
         self.discovery = Discovery(endpoint, self.metrics, config=discovery, advertise=advertise)
@@ -298,7 +296,6 @@ class Network:
         if self.lan is not None:
             await self.lan.close()
         await self.discovery.close()
-        await self._tasks.aclose()
         if self._admin is not None:
             await self._admin.close()
         await self.endpoint.close()

@@ -467,4 +467,3 @@ class Connection:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-
