@@ -1,8 +1,10 @@
 """``mosaik demo``: a local cluster of real node processes on loopback.
 
 The first node is the seed; the others get only its address. The demo waits until every node
-has an authenticated connection to the seed, prints what each node reports on its admin
-endpoint, then stops them all with SIGTERM and checks they exit cleanly.
+has discovered every other, prints what each node reports on its admin endpoint, shows the
+attested sensor stream refusing a rogue node, runs a replicated counter on a 3-member Raft
+group and SIGKILLs its leader to show a new leader and no lost increment, then stops the rest
+with SIGTERM and checks they exit cleanly.
 """
 
 from __future__ import annotations
@@ -113,6 +115,71 @@ def _show_sensor_rates(procs: list[_Proc], names: dict[str, str], deadline: floa
         raise MosaikError("the rogue node received readings despite its measurements")
 
 
+def _counter(proc: _Proc) -> dict[str, Any] | None:
+    counter: dict[str, Any] | None = _status(proc).get("counter")
+    return counter
+
+
+def _wait_counter_leader(
+    members: list[_Proc], deadline: float, above: int = 0
+) -> tuple[_Proc, dict[str, Any]]:
+    """Wait until every member names the same leader and its value passed ``above``."""
+    while time.monotonic() < deadline:
+        counters = {p.name: _counter(p) for p in members}
+        leaders = {c["leader"] for c in counters.values() if c is not None}
+        leader = next((p for p in members if {p.peer_id} == leaders), None)
+        if leader is not None and (counters[leader.name] or {}).get("value", 0) > above:
+            return leader, _counter(leader) or {}
+        time.sleep(0.1)
+    raise MosaikError("the counter group elected no leader every member agrees on in time")
+
+
+def _show_counter_failover(procs: list[_Proc], workdir: Path, time_factor: float) -> _Proc:
+    """Kill the counter group's leader and show that its successor lost no increment.
+
+    Every increment a member saw acknowledged (committed and applied) is in the value, so the
+    new leader's value must be at least the acknowledged increments of all members, the dead
+    leader's counted as last reported. Returns the killed process.
+    """
+    members = [p for p in procs if p.name != "rogue"]
+    leader, counter = _wait_counter_leader(members, time.monotonic() + 30 * time_factor, 5)
+    click.echo(
+        f"\ncounter group (Raft, 3 members, SQLite logs in {workdir.name}/): leader "
+        f"{leader.name} in term {counter['term']}, value {counter['value']}"
+    )
+    for proc in members:
+        own = _counter(proc) or {}
+        click.echo(
+            f"  {proc.name} {own.get('role', '?'):<8} applied index {own.get('applied_index')} "
+            f"value {own.get('value')} own increments acknowledged {own.get('acknowledged')}"
+        )
+    acknowledged_by_leader = (_counter(leader) or {}).get("acknowledged", 0)
+    leader.process.kill()
+    killed_at = time.monotonic()
+    leader.process.wait()
+    click.echo(f"killed the leader {leader.name} (SIGKILL)")
+    survivors = [p for p in members if p is not leader]
+    successor, counter = _wait_counter_leader(
+        survivors, time.monotonic() + 30 * time_factor, counter["value"]
+    )
+    elected_after = time.monotonic() - killed_at
+    acknowledged = acknowledged_by_leader + sum(
+        (_counter(p) or {}).get("acknowledged", 0) for p in survivors
+    )
+    value = (_counter(successor) or {}).get("value", 0)
+    click.echo(
+        f"  {successor.name} leads in term {counter['term']}, committing again "
+        f"{elected_after:.2f} s after the kill"
+    )
+    if value < acknowledged:
+        raise MosaikError(f"the counter lost increments: value {value} < {acknowledged} acked")
+    click.echo(
+        f"  value {value} >= {acknowledged} increments acknowledged by all members: "
+        "no committed increment was lost"
+    )
+    return leader
+
+
 def run_demo(nodes: int = 3, time_factor: float = 1.0) -> int:
     """Run the demo; returns the process exit code."""
     with tempfile.TemporaryDirectory(prefix="mosaik-demo-") as tmp:
@@ -142,8 +209,9 @@ def _drive(
     deadline = time.monotonic() + 30 * time_factor
     common = ["--network", "mosaik-demo", "--bind", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"]
     common += ["--demo-app", *_attestation_args(workdir)]
-    good = ["--demo-mrtd", GOOD_MRTD.hex()]
+    good = ["--demo-mrtd", GOOD_MRTD.hex(), "--counter-group"]
     seed_args = [*common, *good, "--secret-file", str(seed_key), "--tag", "seed", "--tag", "sensor"]
+    seed_args += ["--data-dir", str(workdir / "node-0")]
     seed = _start("node-0", seed_args, workdir)
     procs.append(seed)
     _wait_ready(seed, deadline)
@@ -151,7 +219,8 @@ def _drive(
     click.echo("          (every node carries a TDX ticket from a SIMULATED platform: no TDX here)")
     joining = [*common, "--bootstrap", f"{seed.peer_id}@{seed.address}", "--tag", "monitor"]
     for i in range(1, nodes):
-        procs.append(_start(f"node-{i}", [*joining, *good], workdir))
+        data_dir = ["--data-dir", str(workdir / f"node-{i}")]
+        procs.append(_start(f"node-{i}", [*joining, *good, *data_dir], workdir))
     procs.append(_start("rogue", [*joining, "--demo-mrtd", ROGUE_MRTD.hex()], workdir))
     nodes += 1
     for proc in procs[1:]:
@@ -190,13 +259,15 @@ def _drive(
         click.echo(f"  {proc.name}: {peers}")
 
     _show_sensor_rates(procs, names, deadline)
+    killed = _show_counter_failover(procs, workdir, time_factor)
 
     click.echo("\nstopping nodes with SIGTERM")
-    for proc in procs:
+    running = [p for p in procs if p is not killed]
+    for proc in running:
         proc.process.send_signal(signal.SIGTERM)
     failed = 0
-    for proc in procs:
-        code = proc.process.wait(timeout=max(1.0, deadline - time.monotonic()))
+    for proc in running:
+        code = proc.process.wait(timeout=10 * time_factor)
         click.echo(f"  {proc.name} exited with {code}")
         failed += code != 0
     if failed:

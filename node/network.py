@@ -187,6 +187,7 @@ class Network:
         await self.streams.start()
         self.discovery.on_local_change(self.streams.local_entry_changed)
         self.groups = Groups(self)
+        self.register_status("groups", self.groups.status)
         self.collections = Collections(self)
         self.register_status("collections", self.collections.statistics)
         log.info("node %s on network %s listening on %s", self.peer_id, self.name, self.local_addr)

@@ -48,7 +48,7 @@ def intent_id(name: str) -> None:
 
 
 @main.command("demo")
-@click.option("--nodes", default=3, show_default=True, type=click.IntRange(2, 16))
+@click.option("--nodes", default=3, show_default=True, type=click.IntRange(3, 16))
 def demo(nodes: int) -> None:
     """Start a local cluster of node processes on loopback and show how it organizes itself.
 

@@ -18,6 +18,7 @@ from node.demo_app import DemoApp, DemoAttestation
 from node.discovery.config import DiscoveryConfig
 from node.discovery.service import config_with_ttl
 from node.errors import MosaikError
+from node.groups.demo import CounterDemo
 from node.network import Network
 from node.primitives.keys import SecretKey
 from node.transport.addr import PeerAddr, SocketAddr
@@ -109,6 +110,12 @@ def node_id(key_file: str) -> None:
     envvar="MOSAIK_MDNS",
     help="Also find peers of the network on the LAN with mDNS (off by default).",
 )
+@click.option(
+    "--counter-group",
+    is_flag=True,
+    envvar="MOSAIK_COUNTER_GROUP",
+    help="Join the replicated counter demo group (3 members) and increment it twice a second.",
+)
 @click.option("--demo-app", is_flag=True, hidden=True, help="Play the demo roles of --tag.")
 @click.option("--demo-tdx-dir", type=click.Path(file_okay=False), hidden=True)
 @click.option("--demo-mrtd", hidden=True)
@@ -123,6 +130,7 @@ def run(
     data_dir: str | None,
     peer_ttl: float,
     mdns: bool,
+    counter_group: bool,
     demo_app: bool,
     demo_tdx_dir: str | None,
     demo_mrtd: str | None,
@@ -158,6 +166,7 @@ def run(
                 directory,
                 discovery,
                 mdns,
+                counter_group,
                 demo_app,
                 attestation,
             )
@@ -176,6 +185,7 @@ async def _run(
     data_dir: Path | None,
     discovery: DiscoveryConfig,
     mdns: bool,
+    counter_group: bool,
     demo_app: bool,
     attestation: DemoAttestation | None,
 ) -> None:
@@ -202,8 +212,13 @@ async def _run(
         app = DemoApp(net, set(tags), attestation) if demo_app else None
         if app is not None:
             await app.start()
+        counter = await CounterDemo.start(net) if counter_group else None
+        if counter is not None:
+            net.register_status("counter", counter.status)
         await stop.wait()
         logging.getLogger("mosaik").info("stopping")
+        if counter is not None:
+            await counter.close()
         if app is not None:
             await app.close()
 

@@ -190,10 +190,10 @@ class Groups:
 
     # -- state --------------------------------------------------------------------------------
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> list[dict[str, Any]]:
         """Per group: role, term, leader, members, log positions, and the state machine's
-        ``status()`` if it has one. Merged into the node's ``/status``."""
-        return {"groups": [group_status(rt) for rt in self._runtimes.values()]}
+        ``status()`` if it has one. The node's ``/status`` shows it under ``"groups"``."""
+        return [group_status(rt) for rt in self._runtimes.values()]
 
     def __len__(self) -> int:
         return len(self._runtimes)

@@ -134,5 +134,6 @@ async def test_metrics_report_raft_state_and_fsync_latency(
     assert metric(text, "mosaik_groups_proposals_total", group=gid) == 10
     assert metric(text, "mosaik_groups_fsyncs_total", group=gid) >= 10
     assert 0 < metric(text, "mosaik_groups_fsync_p50_seconds", group=gid) < 1
-    status = net.groups.status()["groups"][0]
+    status = net.groups.status()[0]
     assert status["role"] == "leader" and status["applied_index"] == group.applied
+    assert net.status()["groups"] == [status]
