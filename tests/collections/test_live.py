@@ -1,6 +1,7 @@
 """Collections on real nodes over loopback: every type end to end, catch-up of late readers
 and writers, several writers, read-your-writes, snapshot sync of 100k items with writes during
-the sync, restart from the data directory, readers never lead, tickets."""
+the sync, restart from the data directory, readers never lead and go offline once every
+writer has left, tickets."""
 
 from __future__ import annotations
 
@@ -230,3 +231,20 @@ async def test_ticket_gated_collection(node: Node) -> None:
         async with asyncio.timeout(5 * FAST.election_timeout):
             await outsider.when.reaches(writer.version)
     assert outsider.get("gold") is None
+
+
+async def test_readers_go_offline_once_every_writer_has_left(node: Node) -> None:
+    two = GroupOptions(consensus=FAST, bootstrap_expect=2)
+    nodes = [await node() for _ in range(3)]
+    writers = [c.map("roster", key=str, value=int, group=two) for _, c in nodes[:2]]
+    reader = nodes[2][1].map("roster", key=str, value=int, reader=True, group=two)
+    async with asyncio.timeout(deadline(20)):
+        await asyncio.gather(*(w.when.online() for w in writers))
+        version = await writers[0].insert("alice", 1)
+        await reader.when.reaches(version)
+        await reader.when.online()
+    for writer in writers:
+        await writer.close()
+    async with asyncio.timeout(deadline(10 * FAST.election_timeout)):
+        await reader.when.offline()
+    assert reader.get("alice") == 1  # the last replicated state stays readable

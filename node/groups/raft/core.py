@@ -175,8 +175,14 @@ class RaftNode:
             self._tick_leader(self._leadership)
             return
         self._election_elapsed += 1
-        if self._election_elapsed >= self._timeout and self._promotable():
-            self._campaign(pre_vote=self._config.pre_vote, transfer=False)
+        if self._promotable():
+            if self._election_elapsed >= self._timeout:
+                self._campaign(pre_vote=self._config.pre_vote, transfer=False)
+        elif self._leader is not None and self._election_elapsed >= self._config.election_ticks:
+            # A node that never campaigns (a learner, an observer) would otherwise keep a
+            # leader that left or died forever: it forgets it once the leader's lease lapses.
+            self._logger.info("no word from leader %s: forgetting it", self._leader.short())
+            self._leader = None
 
     def campaign(self) -> None:
         """Start an election now (as if the election timeout elapsed), if this node may lead."""
