@@ -8,8 +8,8 @@ Each process prints one line per second.
     .venv/bin/python examples/sensors.py produce [--bind 127.0.0.1:7400] [--rate 2000]
     .venv/bin/python examples/sensors.py consume --bootstrap <peer-id>@127.0.0.1:7400 [--name c1]
 
-``demo`` runs the three roles as separate processes on loopback for ``--seconds`` and exits 0
-when both consumers received readings.
+``demo`` runs the three roles as separate processes on loopback, for ``--seconds`` once both
+consumers receive readings, and exits 0 when both did.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ NETWORK = "mosaik-sensors-demo"
 # Explicit, so the id does not depend on the module name the type is defined in.
 STREAM = "examples.sensors.SensorReading"
 SENSOR_TAG = Digest.from_name("sensor")
+STARTUP_TIMEOUT = 60.0  # seconds for the three processes to start and exchange data
 
 
 class SensorReading(msgspec.Struct, frozen=True):
@@ -142,9 +143,11 @@ def demo(seconds: float, rate: int) -> int:
 
 
 async def _relay(processes: list[subprocess.Popen[str]], seconds: float) -> int:
-    """Print the processes' lines for ``seconds``, stop them, check both consumers got data."""
+    """Print the processes' lines until both consumers report readings, then for ``seconds``
+    more; stop them and check both consumers got data."""
     loop = asyncio.get_running_loop()
     received = {"c1": 0, "c2": 0}
+    both_receiving = asyncio.Event()
 
     def pump(process: subprocess.Popen[str]) -> None:
         assert process.stdout is not None
@@ -153,9 +156,18 @@ async def _relay(processes: list[subprocess.Popen[str]], seconds: float) -> int:
             name, _, rest = line.partition(":")
             if name in received and "readings/s" in rest:
                 received[name] += int(rest.split()[0])
+                if all(received.values()):
+                    loop.call_soon_threadsafe(both_receiving.set)
 
     pumps = [loop.run_in_executor(None, pump, p) for p in processes]
-    await asyncio.sleep(seconds)
+    # A slow machine may take a while to start three interpreters: wait for data, not a clock.
+    try:
+        async with asyncio.timeout(STARTUP_TIMEOUT):
+            await both_receiving.wait()
+    except TimeoutError:
+        print(f"the consumers received nothing within {STARTUP_TIMEOUT} s", file=sys.stderr)
+    else:
+        await asyncio.sleep(seconds)
     for process in processes:
         process.send_signal(signal.SIGTERM)
     codes = [await loop.run_in_executor(None, p.wait) for p in processes]

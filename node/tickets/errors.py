@@ -44,9 +44,11 @@ class TicketsRejected(TicketRejected):
     """
 
     def __init__(self, rejections: Sequence[TicketRejected]) -> None:
-        checks = ",".join(dict.fromkeys(r.check for r in rejections))
         detail = "; ".join(str(r) for r in rejections)
-        super().__init__(checks, detail)
+        # Each rejection already names its check: the message is theirs, not prefixed again.
+        TicketError.__init__(self, detail)
+        self.check = ",".join(dict.fromkeys(r.check for r in rejections))
+        self.detail = detail
         self.rejections = tuple(rejections)
 
 

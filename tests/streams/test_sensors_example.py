@@ -23,7 +23,7 @@ async def test_the_sensors_demo_delivers_to_both_consumers() -> None:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
-    async with asyncio.timeout(deadline(30)):
+    async with asyncio.timeout(deadline(90)):
         output, _ = await process.communicate()
     text = output.decode()
     assert process.returncode == 0, text
