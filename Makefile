@@ -33,8 +33,12 @@ lint: venv
 demo: venv
 	$(VENV)/bin/mosaik demo
 
+# One benchmark of bench/ (BENCH=groups, streams, collections, ...); the bench extra holds the
+# peers some of them compare against (PySyncObj).
+BENCH ?= transport
 bench: venv
-	$(PY) bench/transport.py
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) bench/$(BENCH).py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
