@@ -21,7 +21,8 @@ How the protocol works (the rules live here and in ``catalog.py``):
   version, which renews its TTL everywhere; local changes are announced at once.
 - anti-entropy: the dialling side of every new connection, and ``sync_with``, sends all its
   fresh signed entries (SyncRequest); the other side merges them and answers with its entries
-  the initiator did not send (SyncResponse).
+  the initiator did not send (SyncResponse). Either side's first chunk leads with its own
+  entry: it shows the shell which incarnation (``start_ms``) of the peer a link reaches.
 - pings: each neighbour every ``ping_interval``; RTT smoothed per RFC 6298; the Pong carries
   the responder's current entry.
 Bad input from the network is logged and dropped; it never raises.

@@ -11,6 +11,8 @@ from typing import Annotated, TypeAlias
 
 import msgspec
 
+from node.discovery.entry import SignedPeerEntry
+from node.discovery.errors import InvalidEntry
 from node.primitives import Decoder, PeerId
 
 _U63 = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
@@ -79,6 +81,27 @@ DiscoveryMessage: TypeAlias = Gossip | IHave | IWant | SyncRequest | SyncRespons
 
 message_decoder: Decoder[DiscoveryMessage] = Decoder(DiscoveryMessage)
 """Decodes one frame body; raises ``node.errors.DecodeError`` naming what is wrong."""
+
+
+def sender_start_ms(sender: PeerId, message: DiscoveryMessage) -> int | None:
+    """The start time (incarnation) ``sender`` proves about itself in ``message``, if any.
+
+    The first chunk of a sync, either way, leads with the sender's own entry, and a ``Pong``
+    carries it; a node never holds its own entry in its catalog, so an entry signed by the
+    sender that comes from the sender is always its current one.
+    """
+    match message:
+        case SyncRequest(entries=entries) | SyncResponse(entries=entries) if entries:
+            data = entries[0]
+        case Pong(entry=data):
+            pass
+        case _:
+            return None
+    try:
+        signed = SignedPeerEntry.decode(data)
+    except InvalidEntry:
+        return None
+    return signed.entry.start_ms if signed.peer_id == sender else None
 
 
 def chunked(items: Sequence[bytes], budget: int) -> Iterator[tuple[bytes, ...]]:

@@ -38,6 +38,7 @@ from node.discovery.local import (
     RemoveTags,
     RemoveTicket,
 )
+from node.discovery.messages import message_decoder, sender_start_ms
 from node.discovery.outputs import (
     Dial,
     Disconnect,
@@ -49,7 +50,7 @@ from node.discovery.outputs import (
     SyncCompleted,
     SyncFailed,
 )
-from node.errors import ConnectError, MosaikError, TransportError
+from node.errors import ConnectError, DecodeError, MosaikError, TransportError
 from node.metrics import Metrics
 from node.primitives.codec import encode
 from node.primitives.digest import Digest
@@ -104,8 +105,26 @@ class _Link:
     conn: Connection
     stream: FramedStream
     outbound: bool
+    start_ms: int | None = None
+    """The start time (incarnation) of the peer process at the other end, once it showed it."""
     queue: asyncio.Queue[bytes | None] = field(default_factory=asyncio.Queue)
     closing: bool = False
+
+    def observe(self, body: bytes) -> None:
+        """Learn the peer's incarnation from a frame it sent, if the frame shows it."""
+        if self.start_ms is not None:
+            return
+        try:
+            message = message_decoder.decode(body)
+        except DecodeError:
+            return  # the core counts and logs it
+        self.start_ms = sender_start_ms(self.peer, message)
+
+    def newer_than(self, other: _Link) -> bool:
+        """Whether this link reaches a later incarnation of the peer than ``other`` does."""
+        if self.start_ms is None or other.start_ms is None:
+            return False
+        return self.start_ms > other.start_ms
 
 
 class Discovery:
@@ -357,35 +376,67 @@ class Discovery:
 
     async def _accept(self, conn: Connection) -> None:
         stream = await conn.accept_stream()
+        # The dialler speaks first, normally a sync request led by its own entry: reading that
+        # frame before adopting the link tells a restarted peer from a duplicate link.
+        first = await stream.recv()
+        if first is None:
+            return
         link = _Link(conn.peer_id, conn, stream, outbound=False)
-        self._adopt(link)
+        link.observe(first)
+        self._adopt(link, first)
         await link.conn.wait_closed()
 
-    def _adopt(self, link: _Link) -> None:
-        """Make ``link`` the peer's link; of two simultaneous ones keep the lower id's dial."""
+    def _adopt(self, link: _Link, first: bytes | None = None) -> None:
+        """Make ``link`` the peer's link (``first``: a frame already read from it).
+
+        Of two live links to one peer, the one reaching its later incarnation wins: the peer
+        restarted, and the other link leads to a dead process that QUIC only notices after its
+        idle timeout. Of two links to the same incarnation (both sides dialled at once), both
+        sides keep the lower id's dial.
+        """
         if self._closed:
             link.conn.close(codes.GRACEFUL_SHUTDOWN, "node leaving")
             return
         current = self._links.get(link.peer)
-        if current is not None and not current.closing and not current.conn.closed:
-            keep_outbound = self.endpoint.peer_id < link.peer
-            if current.outbound == keep_outbound:
-                link.conn.close(codes.SUCCESS, "duplicate discovery link")
+        if current is not None and (current.closing or current.conn.closed):
+            current = None  # on its way out: the new link simply takes its place
+        restarted = current is not None and link.newer_than(current)
+        if current is not None:
+            if current.newer_than(link):
+                link.conn.close(codes.SUCCESS, "link from an older incarnation")
                 return
-            self._links[link.peer] = link
-            current.closing = True
-            current.conn.close(codes.SUCCESS, "duplicate discovery link")
-        else:
-            self._links[link.peer] = link
-        self._tasks.spawn(self._read(link), f"read/{link.peer.short()}")
+            keep_outbound = self.endpoint.peer_id < link.peer
+            if not restarted and current.outbound == keep_outbound:
+                link.conn.close(codes.SUCCESS, "duplicate discovery link")
+                if first is not None:
+                    # As far as we can tell the process at the kept link sent it (its sync
+                    # request, usually): answer there, or its sync waits a timeout to retry.
+                    self._apply(self.core.receive(link.peer, first, _now_ms()))
+                return
+            if restarted:
+                log.info("peer %s restarted: dropping its stale discovery link", link.peer.short())
+            self._retire(current, "stale link" if restarted else "duplicate discovery link")
+        self._links[link.peer] = link
+        self._tasks.spawn(self._read(link, first), f"read/{link.peer.short()}")
         self._tasks.spawn(self._write(link), f"write/{link.peer.short()}")
-        if current is None or current.closing or current.conn.closed:
-            self._apply(self.core.peer_connected(link.peer, _now_ms(), outbound=link.outbound))
+        now = _now_ms()
+        if restarted:
+            # A new process is a new neighbour: pings and syncs sent to the old one are lost.
+            self._apply(self.core.peer_disconnected(link.peer, now))
+        if restarted or current is None:
+            self._apply(self.core.peer_connected(link.peer, now, outbound=link.outbound))
 
-    async def _read(self, link: _Link) -> None:
+    def _retire(self, link: _Link, reason: str) -> None:
+        link.closing = True
+        link.queue.put_nowait(None)  # ends its writer
+        link.conn.close(codes.SUCCESS, reason)
+
+    async def _read(self, link: _Link, first: bytes | None) -> None:
         try:
+            if first is not None:
+                self._receive(link, first)
             async for body in link.stream:
-                self._apply(self.core.receive(link.peer, body, _now_ms()))
+                self._receive(link, body)
         except TransportError as exc:
             log.debug("link to %s ended: %s", link.peer.short(), exc)
         finally:
@@ -394,6 +445,10 @@ class Discovery:
                 del self._links[link.peer]
                 if not self._closed:
                     self._apply(self.core.peer_disconnected(link.peer, _now_ms()))
+
+    def _receive(self, link: _Link, body: bytes) -> None:
+        link.observe(body)
+        self._apply(self.core.receive(link.peer, body, _now_ms()))
 
     async def _write(self, link: _Link) -> None:
         queue = link.queue
