@@ -67,6 +67,14 @@ def test_config_file_and_env_precedence(tmp_path: Path) -> None:
     config.write_text('[node]\nnetwrok = "typo"\n')
     result = runner.invoke(main, ["node", "run", "--config", str(config)])
     assert result.exit_code == 2 and "unknown key(s) netwrok" in result.output
+    # Every visible option is a key, in either spelling, and checked like the flag.
+    config.write_text('[node]\nnetwork = "n"\npeer-ttl = 0.5\n')
+    result = runner.invoke(main, ["node", "run", "--config", str(config)])
+    assert result.exit_code == 2 and "--peer-ttl" in result.output
+    config.write_text('[node]\nnetwork = "n"\nadvertise = ["10.0.0.5"]\n')
+    result = runner.invoke(main, ["node", "run", "--config", str(config)])
+    assert result.exit_code == 2 and "--advertise" in result.output
+    assert "'10.0.0.5' is not host:port" in result.output
 
 
 def test_node_run_real_process_starts_and_stops_cleanly(tmp_path: Path) -> None:

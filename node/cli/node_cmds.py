@@ -13,7 +13,12 @@ from typing import Any
 
 import click
 
-from node.cli.options import config_option, parse_peer_addrs, parse_socket_addr
+from node.cli.options import (
+    config_option,
+    parse_peer_addrs,
+    parse_socket_addr,
+    parse_socket_addrs,
+)
 from node.demo_app import DemoApp, DemoAttestation
 from node.discovery.config import DiscoveryConfig
 from node.discovery.service import config_with_ttl
@@ -86,6 +91,14 @@ def node_id(key_file: str) -> None:
     callback=parse_peer_addrs,
     help="Seed peer <peer-id>@host:port (repeatable; env: space-separated).",
 )
+@click.option(
+    "--advertise",
+    multiple=True,
+    envvar="MOSAIK_ADVERTISE",
+    callback=parse_socket_addrs,
+    help="host:port peers should dial (repeatable; env: space-separated). Default: the bound "
+    "address, or this host's addresses when bound to 0.0.0.0.",
+)
 @click.option("--tag", "tags", multiple=True, envvar="MOSAIK_TAGS", help="Role tag (repeatable).")
 @click.option(
     "--metrics-addr",
@@ -125,6 +138,7 @@ def run(
     secret_file: str | None,
     bind: SocketAddr,
     bootstrap: tuple[PeerAddr, ...],
+    advertise: tuple[SocketAddr, ...],
     tags: tuple[str, ...],
     metrics_addr: SocketAddr | None,
     data_dir: str | None,
@@ -161,6 +175,7 @@ def run(
                 key,
                 bind,
                 bootstrap,
+                advertise,
                 tags,
                 metrics_addr,
                 directory,
@@ -180,6 +195,7 @@ async def _run(
     key: SecretKey | None,
     bind: SocketAddr,
     bootstrap: tuple[PeerAddr, ...],
+    advertise: tuple[SocketAddr, ...],
     tags: tuple[str, ...],
     metrics_addr: SocketAddr | None,
     data_dir: Path | None,
@@ -198,6 +214,7 @@ async def _run(
         secret_key=key,
         bind=bind,
         bootstrap=bootstrap,
+        advertise=[str(a) for a in advertise],
         tags=tags,
         data_dir=data_dir,
         metrics_addr=metrics_addr,

@@ -11,9 +11,6 @@ import click
 from node.errors import ConfigError
 from node.transport.addr import PeerAddr, SocketAddr
 
-_CONFIG_KEYS = {"network", "secret_file", "bind", "bootstrap", "tag", "metrics_addr", "data_dir"}
-
-
 def _load_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
     """Read a TOML file into the command's defaults: flags and MOSAIK_* env vars still win."""
     if value is None:
@@ -24,12 +21,19 @@ def _load_config(ctx: click.Context, _param: click.Parameter, value: str | None)
         raise click.BadParameter(f"cannot read {value}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise click.BadParameter(f"{value} is not valid TOML: {exc}") from None
-    table: dict[str, Any] = data.get("node", data)
-    unknown = set(table) - _CONFIG_KEYS
+    raw: dict[str, Any] = data.get("node", data)
+    # Keys are the command's visible options, in either spelling (peer-ttl or peer_ttl).
+    table = {key.replace("-", "_"): item for key, item in raw.items()}
+    known = {
+        p.name
+        for p in ctx.command.params
+        if isinstance(p, click.Option) and p.name and p.expose_value and not p.hidden
+    }
+    unknown = set(table) - known
     if unknown:
         raise click.BadParameter(
             f"{value}: unknown key(s) {', '.join(sorted(unknown))}; "
-            f"known: {', '.join(sorted(_CONFIG_KEYS))}"
+            f"known: {', '.join(sorted(known))}"
         )
     ctx.default_map = {**(ctx.default_map or {}), **table}
     return value
@@ -58,5 +62,12 @@ def parse_socket_addr(_ctx: click.Context, param: click.Parameter, value: str | 
 def parse_peer_addrs(_ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> Any:
     try:
         return tuple(PeerAddr.parse(v) for v in value)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param=param) from None
+
+
+def parse_socket_addrs(_ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> Any:
+    try:
+        return tuple(SocketAddr.parse(v) for v in value)
     except ConfigError as exc:
         raise click.BadParameter(str(exc), param=param) from None

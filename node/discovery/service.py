@@ -13,7 +13,6 @@ import asyncio
 import dataclasses
 import logging
 import random
-import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from node._tasks import TaskScope
+from node.discovery.addrs import advertised_addrs
 from node.discovery.catalog import CatalogSnapshot
 from node.discovery.config import DiscoveryConfig
 from node.discovery.core import DiscoveryCore
@@ -77,26 +77,6 @@ def config_with_ttl(seconds: float, base: DiscoveryConfig | None = None) -> Disc
     return dataclasses.replace(
         base, ttl_ms=ttl_ms, announce_interval_ms=min(base.announce_interval_ms, ttl_ms // 3)
     )
-
-
-def advertised_addrs(bound: SocketAddr, advertise: Iterable[str] = ()) -> tuple[str, ...]:
-    """Addresses peers should dial: explicit ones, else the bound one (its host's addresses
-    when bound to the unspecified address)."""
-    explicit = tuple(str(SocketAddr.parse(a)) for a in advertise)
-    if explicit:
-        return explicit
-    if not bound.is_unspecified():
-        return (str(bound),)
-    hosts: list[str] = []
-    try:
-        infos = socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET, socket.SOCK_DGRAM)
-    except OSError:
-        infos = []
-    for info in infos:
-        host = str(info[4][0])
-        if host not in hosts and not host.startswith("127."):
-            hosts.append(host)
-    return tuple(str(SocketAddr(h, bound.port)) for h in hosts) or (f"127.0.0.1:{bound.port}",)
 
 
 @dataclass(eq=False)

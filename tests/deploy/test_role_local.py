@@ -134,6 +134,8 @@ def test_environment_has_network_seeds_and_group_tags(world: World) -> None:
     # A seed does not dial itself; everyone else dials the seed on its port.
     assert "MOSAIK_BOOTSTRAP" not in n1
     assert n2["MOSAIK_BOOTSTRAP"] == f"{seed}@n1:7400"
+    # Each node advertises the address the inventory reaches it on, not what it binds.
+    assert n1["MOSAIK_ADVERTISE"] == "n1:7400" and n2["MOSAIK_ADVERTISE"] == "n2:7400"
     assert n2["MOSAIK_SECRET_FILE"] == str(world.root / "n2/etc/mosaik/node.key")
     assert n2["MOSAIK_DATA_DIR"] == str(world.root / "n2/var/lib/mosaik")
 

@@ -1,0 +1,47 @@
+"""The addresses a node advertises in its signed entry."""
+
+from __future__ import annotations
+
+import fcntl
+import socket
+import struct
+from collections.abc import Iterable
+
+from node.transport import SocketAddr
+
+_SIOCGIFADDR = 0x8915  # Linux ioctl: an interface's IPv4 address
+
+
+def advertised_addrs(bound: SocketAddr, advertise: Iterable[str] = ()) -> tuple[str, ...]:
+    """Addresses peers should dial: explicit ones, else the bound one, else (bound to the
+    unspecified address) this host's non-loopback IPv4 addresses, else loopback."""
+    explicit = tuple(str(SocketAddr.parse(a)) for a in advertise)
+    if explicit:
+        return explicit
+    if not bound.is_unspecified():
+        return (str(bound),)
+    hosts = [h for h in host_ipv4_addrs() if not h.startswith("127.")]
+    return tuple(str(SocketAddr(h, bound.port)) for h in hosts) or (f"127.0.0.1:{bound.port}",)
+
+
+def host_ipv4_addrs() -> list[str]:
+    """IPv4 addresses of this host's interfaces (Linux), then what its name resolves to.
+
+    The interfaces come first because a hostname often resolves only to 127.0.1.1 (Debian's
+    /etc/hosts), which no other host can reach.
+    """
+    hosts: list[str] = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        for _, name in socket.if_nameindex():
+            request = struct.pack("256s", name.encode()[:15])
+            try:
+                reply = fcntl.ioctl(probe.fileno(), _SIOCGIFADDR, request)
+            except OSError:  # an interface without an IPv4 address
+                continue
+            hosts.append(socket.inet_ntoa(reply[20:24]))
+    try:
+        infos = socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET, socket.SOCK_DGRAM)
+    except OSError:
+        infos = []
+    hosts += [str(info[4][0]) for info in infos]
+    return list(dict.fromkeys(hosts))
