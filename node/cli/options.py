@@ -11,6 +11,7 @@ import click
 from node.errors import ConfigError
 from node.transport.addr import PeerAddr, SocketAddr
 
+
 def _load_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
     """Read a TOML file into the command's defaults: flags and MOSAIK_* env vars still win."""
     if value is None:
