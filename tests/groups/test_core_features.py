@@ -165,6 +165,22 @@ def test_learner_receives_the_log_but_is_not_counted() -> None:
     assert c.core(1).commit_index < index  # the learner's copy does not make a majority
 
 
+def test_learner_forgets_a_silent_leader_after_its_lease_but_not_a_live_one() -> None:
+    c = Cluster([1, 2], learners=[3])
+    c.elect(1)
+    learner = c.core(3)
+    assert learner.leader == peer(1)
+    # Heartbeats keep the leader known however long it runs ...
+    c.tick(CONFIG.election_ticks * 3)
+    assert learner.leader == peer(1)
+    # ... and silence beyond one lease makes a node that never campaigns forget it.
+    c.drop = lambda msg: msg.sender in (peer(1), peer(2))
+    c.tick(CONFIG.election_ticks - 1, only=[3])
+    assert learner.leader == peer(1)
+    c.tick(1, only=[3])
+    assert learner.leader is None and learner.is_learner
+
+
 def test_add_learner_then_promote_through_the_log() -> None:
     c = Cluster([1, 2, 3], extra=[4])
     c.elect(1)
