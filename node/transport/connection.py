@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -189,6 +190,9 @@ class Connection:
         self.max_frame = endpoint.max_frame
         self.send_high_water = endpoint.send_high_water
         self.last_used = asyncio.get_running_loop().time()
+        self.opened_at = time.time()
+        """When the dial started or the first packet arrived (unix seconds): compared with a
+        peer's process start time to tell whether this connection reaches that process."""
 
     # -- public ---------------------------------------------------------------------------
 

@@ -212,6 +212,34 @@ class Endpoint:
         future.set_result(conn)
         return conn
 
+    def forget_peer(
+        self,
+        peer: PeerId,
+        reason: str,
+        *,
+        opened_before: float | None = None,
+        keep: Connection | None = None,
+    ) -> int:
+        """Close the connections to ``peer`` because its process is gone; how many closed.
+
+        A peer restarted with the same key leaves connections to its dead process that QUIC
+        only notices after its idle timeout. ``opened_before`` (unix seconds, the new process's
+        start) spares those opened since, ``keep`` one known to reach the new process. Pooled
+        connections leave the pool, so the next ``connection()`` dials afresh; the owners of
+        the others see them end as on any close, with ``SUCCESS`` and ``reason``.
+        """
+        stale = [
+            conn
+            for conn in self._connections
+            if conn._peer_id == peer
+            and conn is not keep
+            and not conn.closed
+            and (opened_before is None or conn.opened_at < opened_before)
+        ]
+        for conn in stale:
+            conn.close(codes.SUCCESS, reason)
+        return len(stale)
+
     # -- routing --------------------------------------------------------------------------
 
     def _datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:

@@ -189,6 +189,41 @@ async def test_pool_reuses_one_connection(make_endpoint) -> None:
     assert third is not first and not third.closed
 
 
+async def test_forgetting_a_restarted_peer_closes_what_was_opened_before_its_start(
+    make_endpoint,
+) -> None:
+    a, b, c = await make_endpoint(), await make_endpoint(), await make_endpoint()
+    for endpoint in (b, c):
+        endpoint.register("/test/1", echo)
+        endpoint.register("/test/2", echo)
+    peer = PeerAddr(b.peer_id, b.local_addr)
+    pooled = await a.connection(peer, "/test/1")
+    direct = await a.connect(b.local_addr, "/test/2", expected=b.peer_id)
+    kept = await a.connect(b.local_addr, "/test/2", expected=b.peer_id)
+    bystander = await a.connection(PeerAddr(c.peer_id, c.local_addr), "/test/1")
+    restarted_at = max(conn.opened_at for conn in (pooled, direct, kept)) + 0.001
+
+    assert a.forget_peer(b.peer_id, "spared", opened_before=pooled.opened_at) == 0
+    assert (
+        a.forget_peer(b.peer_id, "the peer restarted", opened_before=restarted_at, keep=kept) == 2
+    )
+
+    for conn in (pooled, direct):
+        info = await asyncio.wait_for(conn.wait_closed(), deadline(5))
+        assert (info.code, info.reason, info.by_peer) == (
+            codes.SUCCESS,
+            "the peer restarted",
+            False,
+        )
+    assert not kept.closed and not bystander.closed
+    fresh = await a.connection(peer, "/test/1")
+    assert fresh is not pooled
+    stream = await fresh.open_stream()
+    await stream.send(Ping(1, "again"))
+    assert await asyncio.wait_for(stream.recv_as(Decoder(Ping)), deadline(5)) == Ping(1, "again")
+    await wait_until(lambda: len(b.connections()) == 2, 5, "b saw the stale ones close")
+
+
 async def test_graceful_shutdown_is_seen_by_peer(make_endpoint) -> None:
     a, b = await make_endpoint(), await make_endpoint()
     b.register("/test/1", echo)
