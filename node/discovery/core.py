@@ -25,6 +25,10 @@ How the protocol works (the rules live here and in ``catalog.py``):
   entry: it shows the shell which incarnation (``start_ms``) of the peer a link reaches.
 - pings: each neighbour every ``ping_interval``; RTT smoothed per RFC 6298; the Pong carries
   the responder's current entry.
+- restarts: an accepted entry with a later ``start_ms`` than the one held means the peer runs a
+  new process (``PeerRestarted``): the shell closes what leads to the old one, and a neighbour
+  whose link it closed (``stale_link_closed``) is dialled again at once; a sync in flight over
+  that link runs again over the new one.
 Bad input from the network is logged and dropped; it never raises.
 """
 
@@ -62,6 +66,7 @@ from node.discovery.outputs import (
     DisconnectReason,
     EmitEvent,
     Output,
+    PeerRestarted,
     ScheduleTimer,
     SendMessage,
     SyncCompleted,
@@ -305,6 +310,26 @@ class DiscoveryCore:
             self._sync_failed(peer, "connection closed before the sync finished")
         return self._finish()
 
+    def stale_link_closed(self, peer: PeerId, now_ms: int) -> list[Output]:
+        """The shell closed the link to ``peer`` because it reaches an incarnation older than
+        the one ``PeerRestarted`` announced: dial the new process at once to keep the peer as
+        a neighbour, and rerun a sync that was in flight there once it is connected."""
+        if self._closed:
+            return []
+        self._view.disconnected(peer, now_ms)
+        self._pings.forget(peer)
+        resync = self._syncs.drop(peer)
+        if not self._view.is_dialing(peer):
+            if not self._has_address(peer):
+                if resync:
+                    self._sync_failed(peer, "connection closed before the sync finished")
+                return self._finish()
+            self._view.dial_started(peer, now_ms, shuffle=False)
+            self._out.append(Dial(peer, self._addresses(peer)))
+        if resync:
+            self._syncs.wanted[peer] = None
+        return self._finish()
+
     def dial_failed(self, peer: PeerId, now_ms: int) -> list[Output]:
         if self._closed:
             return []
@@ -408,8 +433,11 @@ class DiscoveryCore:
         rumour_id = RumourId(signed.peer_id, start_ms, update_ms, departed=False)
         self._rumours.resolved(rumour_id)
         self._rumours.push(Rumour(rumour_id, signed.encode(), source), now_ms)
-        if outcome.event is not None:
-            self._emit_event(outcome.event)
+        event = outcome.event
+        if isinstance(event, PeerUpdated) and event.entry.start_ms > event.previous.start_ms:
+            self._out.append(PeerRestarted(signed.peer_id, event.entry.start_ms))
+        if event is not None:
+            self._emit_event(event)
         return True
 
     def _merge_departure(self, data: bytes, source: PeerId, now_ms: int) -> None:

@@ -54,6 +54,19 @@ class Disconnect:
 
 
 @dataclass(frozen=True, slots=True)
+class PeerRestarted:
+    """The catalog learnt that ``peer`` runs a new process, started at ``start_ms``.
+
+    Connections opened to its older incarnation lead to a dead process that QUIC only notices
+    after its idle timeout: the shell closes them, and reports a discovery link it closed for
+    that reason with ``stale_link_closed`` so the core dials the new process.
+    """
+
+    peer: PeerId
+    start_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class SyncCompleted:
     """A catalog sync this node initiated with ``peer`` finished."""
 
@@ -69,5 +82,12 @@ class SyncFailed:
 
 
 Output: TypeAlias = (
-    SendMessage | EmitEvent | ScheduleTimer | Dial | Disconnect | SyncCompleted | SyncFailed
+    SendMessage
+    | EmitEvent
+    | ScheduleTimer
+    | Dial
+    | Disconnect
+    | PeerRestarted
+    | SyncCompleted
+    | SyncFailed
 )

@@ -45,6 +45,7 @@ from node.discovery.outputs import (
     DisconnectReason,
     EmitEvent,
     Output,
+    PeerRestarted,
     ScheduleTimer,
     SendMessage,
     SyncCompleted,
@@ -105,6 +106,13 @@ class _Link:
         if self.start_ms is None or other.start_ms is None:
             return False
         return self.start_ms > other.start_ms
+
+    def started_before(self, start_ms: int) -> bool:
+        """Whether this link reaches an incarnation of the peer older than ``start_ms``: the
+        one the peer showed on it, or, if it showed none yet, any that ran when it opened."""
+        if self.start_ms is not None:
+            return self.start_ms < start_ms
+        return self.conn.opened_at * 1000 < start_ms
 
 
 class Discovery:
@@ -307,10 +315,39 @@ class Discovery:
                         )
                         link.queue.put_nowait(None)
                         self._tasks.spawn(self._close_after_flush(link, code, reason.value), "bye")
+                case PeerRestarted(peer, start_ms):
+                    self._peer_restarted(peer, start_ms)
                 case SyncCompleted(peer, accepted):
                     self._resolve_sync(peer, accepted, None)
                 case SyncFailed(peer, reason):
                     self._resolve_sync(peer, 0, reason)
+
+    def _peer_restarted(self, peer: PeerId, start_ms: int) -> None:
+        """``peer`` runs a process started at ``start_ms``: close the discovery link and every
+        other connection (streams, groups, pooled ones) that still leads to its dead one.
+
+        The link is judged by the incarnation the peer showed on it; the other connections by
+        when they opened, by our clock against the peer's (skew beyond the time between a
+        connection and the restart would misjudge one, which then reconnects or times out).
+        """
+        link = self._links.get(peer)
+        keep: Connection | None = None
+        stale = False
+        if link is not None and not link.closing:
+            if link.started_before(start_ms):
+                log.info("peer %s restarted: dropping its stale discovery link", peer.short())
+                stale = True
+                del self._links[peer]  # so its reader does not report a second disconnection
+                self._retire(link, "the peer restarted")
+            else:
+                keep = link.conn
+        closed = self.endpoint.forget_peer(
+            peer, "the peer restarted", opened_before=start_ms / 1000, keep=keep
+        )
+        if closed:
+            log.info("peer %s restarted: closed %d connection(s) to it", peer.short(), closed)
+        if stale:
+            self._apply(self.core.stale_link_closed(peer, _now_ms()))
 
     def _resolve_sync(self, peer: PeerId, accepted: int, error: str | None) -> None:
         for waiter in self._syncs.pop(peer, []):
