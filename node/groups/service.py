@@ -11,13 +11,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
 from node._tasks import TaskScope
-from node.discovery import CatalogEvent, PeerUpdated
 from node.errors import ConfigError, DecodeError, MosaikError
 from node.groups import ids
 from node.groups.config import ConsensusConfig
@@ -76,7 +74,7 @@ class Groups:
         self._handles: dict[GroupId, set[Group]] = {}
         self._joining: dict[GroupId, asyncio.Lock] = {}
         self._accepted: dict[PeerId, Connection] = {}
-        self._serving: dict[Connection, float] = {}  # when each was opened (unix seconds)
+        self._serving: set[Connection] = set()
         self._tasks = TaskScope("groups")
         self._closed = False
         self._endpoint.register(ALPN, self._accept)
@@ -218,7 +216,7 @@ class Groups:
             return accepted
         conn = await self._discovery.dial(peer, ALPN)
         if conn not in self._serving and not self._closed:
-            self._serving[conn] = time.time()
+            self._serving.add(conn)
             self._tasks.spawn(self._serve_connection(conn), f"conn/{peer.short()}")
         return conn
 
@@ -229,7 +227,7 @@ class Groups:
             # (the peer restarted) even if it looks open until QUIC's idle timeout.
             previous.close(codes.SUCCESS, "superseded by a new connection")
         self._accepted[conn.peer_id] = conn
-        self._serving[conn] = time.time()
+        self._serving.add(conn)
         try:
             await self._serve_connection(conn)
         finally:
@@ -246,7 +244,7 @@ class Groups:
         except MosaikError as exc:
             log.debug("groups connection %r ended: %s", conn, exc)
         finally:
-            self._serving.pop(conn, None)
+            self._serving.discard(conn)
 
     async def _serve_stream(self, conn: Connection, stream: FramedStream) -> None:
         try:
@@ -272,18 +270,11 @@ class Groups:
             log.debug("group %s: stream from %s ended: %s", runtime.name, conn.peer_id.short(), exc)
 
     async def _follow_catalog(self) -> None:
-        event: CatalogEvent
-        async for event in self._discovery.events():
-            if isinstance(event, PeerUpdated) and event.entry.start_ms != event.previous.start_ms:
-                self._peer_restarted(event.peer_id, event.entry.start_ms / 1000)
+        # Connections to a peer's dead process are closed by discovery when it learns of the
+        # restart (Endpoint.forget_peer); groups only re-reads membership.
+        async for _event in self._discovery.events():
             for runtime in self._runtimes.values():
                 runtime.catalog_changed()
-
-    def _peer_restarted(self, peer: PeerId, started: float) -> None:
-        """Connections opened before the peer's restart at ``started`` are dead: close them."""
-        for conn, opened in list(self._serving.items()):
-            if conn.peer_id == peer and opened < started:
-                conn.close(codes.SUCCESS, "the peer restarted")
 
 
 def _validators(require_ticket: RequireTicket) -> tuple[TicketValidator, ...]:
