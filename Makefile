@@ -60,7 +60,7 @@ image: venv image-deps
 e2e-image: venv image-deps
 	$(PY) tests/e2e/image_e2e.py --recipe $(IMAGE_RECIPE)
 
-# Ansible rollout to three QEMU (TCG) VMs in a private network namespace (root; ~16 min).
+# Ansible rollout to three QEMU (TCG) VMs in a private network namespace (root; ~23 min).
 E2E_ROLLOUT_PACKAGES := qemu-system-x86 ovmf mmdebstrap zstd iproute2 openssh-client
 e2e-rollout: venv
 	@for t in qemu-system-x86_64 mmdebstrap zstd ip ssh ssh-keygen; do command -v $$t >/dev/null || m=1; done; \
