@@ -8,7 +8,7 @@ learners). Open them with ``net.collections`` (a ``Collections``).
 from node.collections._machine import Change, CollectionMachine, Size, Version
 from node.collections._replica import GroupOptions
 from node.collections._types import type_name
-from node.collections.api import Collections, RequireTicket
+from node.collections.api import Collections
 from node.collections.cell import CellMachine, OnceMachine
 from node.collections.errors import (
     CollectionClosed,
@@ -34,6 +34,7 @@ from node.collections.map import MapMachine
 from node.collections.pqueue import PriorityQueueMachine
 from node.collections.set import SetMachine
 from node.collections.vec import VecMachine
+from node.tickets import RequireTicket
 
 __all__ = [
     "CellMachine",

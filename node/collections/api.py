@@ -13,8 +13,7 @@ this node (``StoreConflict``): close the readers first.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any, Literal, Protocol, TypeAlias, TypeVar, overload
+from typing import Any, Literal, Protocol, TypeVar, overload
 
 from node._tasks import TaskScope
 from node.collections._machine import Change, CollectionMachine
@@ -42,15 +41,13 @@ from node.collections.set import SetMachine
 from node.collections.vec import VecMachine
 from node.metrics import Metrics
 from node.primitives.digest import Digest, StoreId
-from node.tickets.validation import TicketValidator
+from node.tickets import RequireTicket, TicketValidator, as_validators
 
 P = TypeVar("P")
 K = TypeVar("K")
 V = TypeVar("V")
 T = TypeVar("T")
 M = TypeVar("M", bound=CollectionMachine[Any])
-
-RequireTicket: TypeAlias = TicketValidator | Iterable[TicketValidator] | None
 
 
 class CollectionHost(Protocol):
@@ -61,14 +58,6 @@ class CollectionHost(Protocol):
 
     @property
     def metrics(self) -> Metrics: ...
-
-
-def _validators(require_ticket: RequireTicket) -> tuple[TicketValidator, ...]:
-    if require_ticket is None:
-        return ()
-    if isinstance(require_ticket, Iterable):
-        return tuple(require_ticket)
-    return (require_ticket,)
 
 
 class Collections:
@@ -316,7 +305,7 @@ class Collections:
     ) -> Replica[M]:
         if self._closed:
             raise CollectionClosed("the node's collections are closed")
-        validators = _validators(require_ticket)
+        validators = as_validators(require_ticket)
         options = group or self._options
         signature = machine.signature()
         replica: Replica[M] | None = self._replicas.get(signature)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,12 +27,10 @@ from node.groups.state_machine import StateMachine, leadership_preference
 from node.groups.wire import ALPN, HANDSHAKE_TIMEOUT, hello_decoder
 from node.metrics import Metrics
 from node.primitives import Digest, GroupId, PeerId
-from node.tickets import TicketValidator
+from node.tickets import RequireTicket, as_validators
 from node.transport import Connection, Endpoint, FramedStream, codes
 
 log = logging.getLogger("mosaik.groups")
-
-RequireTicket = TicketValidator | Iterable[TicketValidator] | None
 
 
 class _Discovery(DiscoveryView, Protocol):
@@ -117,7 +114,7 @@ class Groups:
         if not isinstance(state_machine, StateMachine):
             raise ConfigError(f"state_machine: {state_machine!r} is not a StateMachine")
         consensus = consensus or ConsensusConfig()
-        validators = _validators(require_ticket)
+        validators = as_validators(require_ticket)
         secret = ids.group_secret(key)
         gid = ids.group_id(
             secret, consensus, state_machine.signature(), [v.signature() for v in validators]
@@ -275,15 +272,3 @@ class Groups:
         async for _event in self._discovery.events():
             for runtime in self._runtimes.values():
                 runtime.catalog_changed()
-
-
-def _validators(require_ticket: RequireTicket) -> tuple[TicketValidator, ...]:
-    if require_ticket is None:
-        return ()
-    candidates: tuple[Any, ...] = (
-        (require_ticket,) if hasattr(require_ticket, "validate") else tuple(require_ticket)
-    )
-    for validator in candidates:
-        if not all(hasattr(validator, a) for a in ("validate", "signature", "class_id")):
-            raise ConfigError(f"require_ticket: {validator!r} is not a ticket validator")
-    return candidates

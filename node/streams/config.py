@@ -102,21 +102,6 @@ def as_predicates(
     return predicates
 
 
-def as_validators(
-    require_ticket: TicketValidator | Iterable[TicketValidator] | None,
-) -> tuple[TicketValidator, ...]:
-    if require_ticket is None:
-        return ()
-    if hasattr(require_ticket, "validate"):
-        validators: tuple[Any, ...] = (require_ticket,)
-    else:
-        validators = tuple(require_ticket)
-    for validator in validators:
-        if not (hasattr(validator, "validate") and hasattr(validator, "class_id")):
-            raise ConfigError(f"require_ticket: {validator!r} is not a ticket validator")
-    return validators
-
-
 def _positive(name: str, value: int | None) -> None:
     if value is not None and (not isinstance(value, int) or value < 1):
         raise ConfigError(f"{name}: expected a positive integer, got {value!r}")

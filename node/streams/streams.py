@@ -28,7 +28,6 @@ from node.streams.config import (
     ProducerConfig,
     as_lagging,
     as_predicates,
-    as_validators,
     resolve_stream_id,
 )
 from node.streams.consumer import Consumer
@@ -36,14 +35,13 @@ from node.streams.errors import AlreadyExists
 from node.streams.messages import ALPN, subscribe_decoder
 from node.streams.metrics import StreamMetrics
 from node.streams.producer import Producer
-from node.tickets import TicketValidator
+from node.tickets import RequireTicket, as_validators
 from node.transport import Connection, Endpoint, codes
 
 T = TypeVar("T")
 log = logging.getLogger("mosaik.streams")
 
 Require = PeerPredicate | Iterable[PeerPredicate] | None
-RequireTicket = TicketValidator | Iterable[TicketValidator] | None
 
 
 class _Node(Protocol):

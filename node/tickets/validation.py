@@ -13,10 +13,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol, TypeAlias
+from typing import Protocol, TypeAlias, cast
 
 from node.primitives import Digest, PeerId, Ticket
-from node.tickets.errors import TicketRejected, TicketsRejected
+from node.tickets.errors import TicketConfigError, TicketRejected, TicketsRejected
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +98,23 @@ class TicketValidator(Protocol):
     def signature(self) -> Digest: ...
 
     def validate(self, data: bytes, peer: TicketSubject, now: float) -> Expiry: ...
+
+
+RequireTicket: TypeAlias = TicketValidator | Iterable[TicketValidator] | None
+"""What ``require_ticket=`` of streams, groups and collections accepts."""
+
+
+def as_validators(require_ticket: RequireTicket) -> tuple[TicketValidator, ...]:
+    """``require_ticket`` as a tuple of validators; names anything that is not one."""
+    if require_ticket is None:
+        return ()
+    candidates: tuple[object, ...] = (
+        (require_ticket,) if hasattr(require_ticket, "validate") else tuple(require_ticket)
+    )
+    for candidate in candidates:
+        if not all(hasattr(candidate, a) for a in ("validate", "signature", "class_id")):
+            raise TicketConfigError(f"require_ticket: {candidate!r} is not a ticket validator")
+    return cast(tuple[TicketValidator, ...], candidates)
 
 
 def validate_one(validator: TicketValidator, peer: TicketSubject, now: float) -> Expiry:
