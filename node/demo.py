@@ -137,9 +137,10 @@ def _wait_counter_leader(
 def _show_counter_failover(procs: list[_Proc], workdir: Path, time_factor: float) -> _Proc:
     """Kill the counter group's leader and show that its successor lost no increment.
 
-    Every increment a member saw acknowledged (committed and applied) is in the value, so the
-    new leader's value must be at least the acknowledged increments of all members, the dead
-    leader's counted as last reported. Returns the killed process.
+    The group requires the demo's TDX ticket policy, so the rogue node, which runs the counter
+    too, is never admitted. Every increment a member saw acknowledged (committed and applied)
+    is in the value, so the new leader's value must be at least the acknowledged increments of
+    all members, the dead leader's counted as last reported. Returns the killed process.
     """
     members = [p for p in procs if p.name != "rogue"]
     leader, counter = _wait_counter_leader(members, time.monotonic() + 30 * time_factor, 5)
@@ -153,6 +154,13 @@ def _show_counter_failover(procs: list[_Proc], workdir: Path, time_factor: float
             f"  {proc.name} {own.get('role', '?'):<8} applied index {own.get('applied_index')} "
             f"value {own.get('value')} own increments acknowledged {own.get('acknowledged')}"
         )
+    rogue = next(p for p in procs if p.name == "rogue")
+    if rogue.peer_id in counter["voters"] + counter["learners"]:
+        raise MosaikError("the rogue node was admitted to the counter group")
+    click.echo(
+        "  rogue runs the counter too but is not admitted: the group requires the TDX ticket "
+        f"policy (its increments acknowledged: {(_counter(rogue) or {}).get('acknowledged')})"
+    )
     acknowledged_by_leader = (_counter(leader) or {}).get("acknowledged", 0)
     leader.process.kill()
     killed_at = time.monotonic()
@@ -221,7 +229,8 @@ def _drive(
     for i in range(1, nodes):
         data_dir = ["--data-dir", str(workdir / f"node-{i}")]
         procs.append(_start(f"node-{i}", [*joining, *good, *data_dir], workdir))
-    procs.append(_start("rogue", [*joining, "--demo-mrtd", ROGUE_MRTD.hex()], workdir))
+    rogue = [*joining, "--demo-mrtd", ROGUE_MRTD.hex(), "--counter-group"]
+    procs.append(_start("rogue", rogue, workdir))
     nodes += 1
     for proc in procs[1:]:
         _wait_ready(proc, deadline)

@@ -69,6 +69,11 @@ class DemoApp:
             self._tasks.spawn(self._consume(), "monitor")
         self._net.register_status("demo", self.status)
 
+    @property
+    def validators(self) -> tuple[TdxTicketValidator, ...]:
+        """What the demo's stream and counter group require of peers (after ``start``)."""
+        return self._validators
+
     async def close(self) -> None:
         await self._tasks.aclose()
 

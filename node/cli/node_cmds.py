@@ -229,7 +229,8 @@ async def _run(
         app = DemoApp(net, set(tags), attestation) if demo_app else None
         if app is not None:
             await app.start()
-        counter = await CounterDemo.start(net) if counter_group else None
+        gate = app.validators if app is not None else ()
+        counter = await CounterDemo.start(net, require_ticket=gate) if counter_group else None
         if counter is not None:
             net.register_status("counter", counter.status)
         await stop.wait()

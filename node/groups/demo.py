@@ -18,6 +18,7 @@ from node.groups.errors import GroupError
 from node.groups.handle import Group
 from node.groups.state_machine import ApplyContext
 from node.primitives import Digest, encode
+from node.tickets import RequireTicket
 
 if TYPE_CHECKING:
     from node.network import Network
@@ -95,12 +96,14 @@ class CounterDemo:
         bootstrap_expect: int = 3,
         interval: float = 0.5,
         consensus: ConsensusConfig | None = None,
+        require_ticket: RequireTicket = None,
     ) -> CounterDemo:
         group = await net.groups.join(
             COUNTER_GROUP,
             state_machine=Counter(),
             bootstrap_expect=bootstrap_expect,
             consensus=consensus,
+            require_ticket=require_ticket,
         )
         demo = cls(group)
         demo._tasks.spawn(demo._increment(interval), "increment")
@@ -124,6 +127,8 @@ class CounterDemo:
             "leader": group.leader.hex() if group.leader else None,
             "term": group.term,
             "role": group.role.value,
+            "voters": [p.hex() for p in group.members.voters],
+            "learners": [p.hex() for p in group.members.learners],
             "value": machine.value,
             "applied_index": group.applied,
             "acknowledged": self.acknowledged,
