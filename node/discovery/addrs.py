@@ -6,6 +6,7 @@ import fcntl
 import socket
 import struct
 from collections.abc import Iterable
+from pathlib import Path
 
 from node.transport import SocketAddr
 
@@ -32,7 +33,7 @@ def host_ipv4_addrs() -> list[str]:
     """
     hosts: list[str] = []
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        for _, name in socket.if_nameindex():
+        for name in _interface_names():
             request = struct.pack("256s", name.encode()[:15])
             try:
                 reply = fcntl.ioctl(probe.fileno(), _SIOCGIFADDR, request)
@@ -45,3 +46,17 @@ def host_ipv4_addrs() -> list[str]:
         infos = []
     hosts += [str(info[4][0]) for info in infos]
     return list(dict.fromkeys(hosts))
+
+
+def _interface_names() -> list[str]:
+    """Names of the network interfaces: from netlink, else from /proc/net/dev (a sandboxed
+    service may be denied AF_NETLINK, e.g. systemd's RestrictAddressFamilies)."""
+    try:
+        return [name for _, name in socket.if_nameindex()]
+    except OSError:
+        pass
+    try:
+        lines = Path("/proc/net/dev").read_text().splitlines()[2:]
+    except OSError:
+        return []
+    return [line.split(":", 1)[0].strip() for line in lines if ":" in line]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 
 import pytest
@@ -49,3 +50,14 @@ def test_unspecified_bind_advertises_every_interface_but_loopback() -> None:
         assert not any(a.startswith("127.") for a in advertised)
     else:
         assert advertised == ("127.0.0.1:7400",)
+
+
+def test_interfaces_are_found_without_netlink(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hardened unit may deny AF_NETLINK: /proc/net/dev still names the interfaces."""
+    with_netlink = host_ipv4_addrs()
+
+    def denied() -> list[tuple[int, str]]:
+        raise OSError(97, "Address family not supported by protocol")
+
+    monkeypatch.setattr(socket, "if_nameindex", denied)
+    assert host_ipv4_addrs() == with_netlink
