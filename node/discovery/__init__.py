@@ -20,7 +20,7 @@ from node.discovery.entry import (
     Version,
     encode_entry,
 )
-from node.discovery.errors import DiscoveryError, InvalidDeparture, InvalidEntry
+from node.discovery.errors import DiscoveryError, InvalidDeparture, InvalidEntry, SyncRefused
 from node.discovery.events import (
     CatalogEvent,
     DepartureReason,
@@ -49,6 +49,7 @@ from node.discovery.messages import (
     Ping,
     Pong,
     RumourId,
+    SyncBusy,
     SyncRequest,
     SyncResponse,
     message_decoder,
@@ -117,8 +118,10 @@ __all__ = [
     "SendMessage",
     "SetAddrs",
     "SignedPeerEntry",
+    "SyncBusy",
     "SyncCompleted",
     "SyncFailed",
+    "SyncRefused",
     "SyncRequest",
     "SyncResponse",
     "Verdict",

@@ -40,6 +40,13 @@ class DiscoveryConfig:
     max_dial_backoff_ms: int = 60_000
     sync_timeout_ms: int = 5_000
     sync_attempts: int = 3
+    sync_burst: int = 6
+    """Sync requests one peer may make at once that this node answers (each costs the
+    catalog); beyond these, one more every ``sync_refill_ms``. Normal operation asks far less
+    (a sync per new connection and per on-demand ``sync_with``, a retry per ``sync_timeout``)."""
+    sync_refill_ms: int = 5_000
+    """The sustained rate of sync requests answered per peer: one per this many ms. A request
+    beyond it gets ``SyncBusy`` with the time until the next is answered."""
     graft_timeout_ms: int = 400
     """Wait this long for an eager copy of a rumour announced by IHave before pulling it."""
     ping_interval_ms: int = 30_000

@@ -23,6 +23,12 @@ How the protocol works (the rules live here and in ``catalog.py``):
   fresh signed entries (SyncRequest); the other side merges them and answers with its entries
   the initiator did not send (SyncResponse). Either side's first chunk leads with its own
   entry: it shows the shell which incarnation (``start_ms``) of the peer a link reaches.
+  Each peer's requests are answered at most ``sync_burst`` at once, then one per
+  ``sync_refill_ms`` (a token bucket per peer): a sync request is small and its answer is the
+  catalog, so a buggy or hostile neighbour must not be able to ask for it in a loop. A request
+  beyond the limit gets ``SyncBusy`` (with when to retry) instead, and the initiator's sync
+  fails at once with that delay: its caller decides whether to wait, and the refused peer
+  synced with this node moments ago anyway, or it would not be out of tokens.
 - pings: each neighbour every ``ping_interval``; RTT smoothed per RFC 6298; the Pong carries
   the responder's current entry.
 - restarts: an accepted entry with a later ``start_ms`` than the one held means the peer runs a
@@ -54,6 +60,7 @@ from node.discovery.messages import (
     Ping,
     Pong,
     RumourId,
+    SyncBusy,
     SyncRequest,
     SyncResponse,
     chunked,
@@ -73,6 +80,7 @@ from node.discovery.outputs import (
     SyncFailed,
 )
 from node.discovery.pings import Pings
+from node.discovery.ratelimit import TokenBuckets
 from node.discovery.rumours import Rumour, Rumours
 from node.discovery.sync import Syncs
 from node.errors import DecodeError
@@ -105,6 +113,7 @@ class DiscoveryStatistics:
     syncs_completed: int
     syncs_failed: int
     syncs_served: int
+    syncs_refused: int
     messages_sent: int
     messages_received: int
     messages_dropped: int
@@ -120,6 +129,8 @@ class _Counters:
     syncs_completed: int = 0
     syncs_failed: int = 0
     syncs_served: int = 0
+    syncs_refused: int = 0
+    """Sync requests answered with ``SyncBusy``: the peer asked more often than allowed."""
     messages_sent: int = 0
     messages_received: int = 0
     messages_dropped: int = 0
@@ -156,6 +167,7 @@ class DiscoveryCore:
         self._view = Neighbours(config, rng, now_ms)
         self._links = self._view.links
         self._syncs = Syncs(config, rng)
+        self._sync_limits = TokenBuckets(config.sync_burst, config.sync_refill_ms)
         self._pings = Pings(config, rng)
         self._announce_at = now_ms + self._jittered(
             config.announce_interval_ms, config.announce_jitter
@@ -279,6 +291,8 @@ class DiscoveryCore:
                 self._on_sync_request(peer, nonce, entries, last, now_ms)
             case SyncResponse(nonce, entries, last):
                 self._on_sync_response(peer, nonce, entries, last, now_ms)
+            case SyncBusy(nonce, retry_after_ms):
+                self._on_sync_busy(peer, nonce, retry_after_ms, now_ms)
             case Ping(nonce):
                 self._send(peer, Pong(nonce, self._local.signed.encode()))
             case Pong(nonce, entry):
@@ -578,14 +592,25 @@ class DiscoveryCore:
         for data in entries:
             self._merge_entry(data, peer, now_ms)
         received = self._syncs.receive(peer, nonce, entries, last)
-        if received is None:
-            return
-        self._counts.syncs_served += 1
-        reply = [self._local.signed.encode()]
-        reply.extend(e for e in self._catalog.encoded_entries(now_ms) if e not in received)
-        chunks = list(chunked(reply, self.config.max_message_bytes))
-        for i, chunk in enumerate(chunks):
-            self._send(peer, SyncResponse(nonce, chunk, last=i == len(chunks) - 1))
+        if received is None or peer not in self._links:
+            return  # no answer to a peer this node just dropped: it could not be delivered
+        retry_after_ms = self._sync_limits.take(peer, now_ms)
+        if retry_after_ms is not None:
+            # Its entries were merged all the same: only the (large) answer is withheld.
+            self._counts.syncs_refused += 1
+            _log.debug(
+                "refused a sync from %s: asked too often, next answered in %d ms",
+                peer.short(),
+                retry_after_ms,
+            )
+            self._send(peer, SyncBusy(nonce, retry_after_ms))
+        else:
+            self._counts.syncs_served += 1
+            reply = [self._local.signed.encode()]
+            reply.extend(e for e in self._catalog.encoded_entries(now_ms) if e not in received)
+            chunks = list(chunked(reply, self.config.max_message_bytes))
+            for i, chunk in enumerate(chunks):
+                self._send(peer, SyncResponse(nonce, chunk, last=i == len(chunks) - 1))
         self._settle(peer, now_ms)
 
     def _on_sync_response(
@@ -598,6 +623,14 @@ class DiscoveryCore:
             self._counts.syncs_completed += 1
             self._out.append(SyncCompleted(peer, total))
 
+    def _on_sync_busy(self, peer: PeerId, nonce: int, retry_after_ms: int, now_ms: int) -> None:
+        if not self._syncs.refused(peer, nonce):
+            return  # a late answer to a sync that timed out, or was never sent
+        self._settle(peer, now_ms)
+        self._sync_failed(
+            peer, f"peer {peer.short()} is busy: retry after {retry_after_ms} ms", retry_after_ms
+        )
+
     def _expire_syncs(self, now_ms: int) -> None:
         for peer, attempt in self._syncs.expired(now_ms):
             if peer in self._links and attempt < self.config.sync_attempts:
@@ -605,9 +638,9 @@ class DiscoveryCore:
             else:
                 self._sync_failed(peer, f"no answer after {attempt} attempt(s)")
 
-    def _sync_failed(self, peer: PeerId, reason: str) -> None:
+    def _sync_failed(self, peer: PeerId, reason: str, retry_after_ms: int | None = None) -> None:
         self._counts.syncs_failed += 1
-        self._out.append(SyncFailed(peer, reason))
+        self._out.append(SyncFailed(peer, reason, retry_after_ms))
 
     # ================================================================== pings
 

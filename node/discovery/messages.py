@@ -66,6 +66,16 @@ class SyncResponse(msgspec.Struct, tag="sync_response", frozen=True):
     last: bool
 
 
+class SyncBusy(msgspec.Struct, tag="sync_busy", frozen=True):
+    """Anti-entropy, acceptor side: the request ``nonce`` is refused, its sender asked for
+    syncs more often than this node answers them; the next is answered after
+    ``retry_after_ms``. Instead of ``SyncResponse``: a small reply to a request that would
+    otherwise cost a whole catalog, so the initiator ends its sync at once."""
+
+    nonce: _U63
+    retry_after_ms: _U63
+
+
 class Ping(msgspec.Struct, tag="ping", frozen=True):
     nonce: _U63
 
@@ -77,7 +87,9 @@ class Pong(msgspec.Struct, tag="pong", frozen=True):
     entry: bytes
 
 
-DiscoveryMessage: TypeAlias = Gossip | IHave | IWant | SyncRequest | SyncResponse | Ping | Pong
+DiscoveryMessage: TypeAlias = (
+    Gossip | IHave | IWant | SyncRequest | SyncResponse | SyncBusy | Ping | Pong
+)
 
 message_decoder: Decoder[DiscoveryMessage] = Decoder(DiscoveryMessage)
 """Decodes one frame body; raises ``node.errors.DecodeError`` naming what is wrong."""

@@ -77,8 +77,12 @@ class SyncCompleted:
 
 @dataclass(frozen=True, slots=True)
 class SyncFailed:
+    """A catalog sync this node initiated with ``peer`` ended without the peer's entries."""
+
     peer: PeerId
     reason: str
+    retry_after_ms: int | None = None
+    """Set when the peer refused the sync as too frequent: it answers one after this long."""
 
 
 Output: TypeAlias = (

@@ -26,6 +26,7 @@ from node.discovery.catalog import CatalogSnapshot
 from node.discovery.config import DiscoveryConfig
 from node.discovery.core import DiscoveryCore
 from node.discovery.entry import PeerInfo, SignedPeerEntry
+from node.discovery.errors import SyncRefused
 from node.discovery.events import CatalogEvent
 from node.discovery.local import (
     AddGroups,
@@ -65,6 +66,8 @@ DISCOVERY_ALPN = "/mosaik/discovery/1"
 # Frames queued for a neighbour beyond this mean it stopped reading: drop the link.
 _MAX_QUEUED = 10_000
 _SHUTDOWN_FLUSH_S = 1.0
+# What a message adds to the entries it carries (tag, nonce, flags): within this, generously.
+_ENVELOPE_BYTES = 1024
 
 
 def _now_ms() -> int:
@@ -78,6 +81,22 @@ def config_with_ttl(seconds: float, base: DiscoveryConfig | None = None) -> Disc
     return dataclasses.replace(
         base, ttl_ms=ttl_ms, announce_interval_ms=min(base.announce_interval_ms, ttl_ms // 3)
     )
+
+
+def _fit_frames(config: DiscoveryConfig, max_frame: int) -> DiscoveryConfig:
+    """``config`` with messages split small enough for the transport's frames (a sync answer
+    or gossip batch is split into messages of ``max_message_bytes``)."""
+    budget = max(max_frame - _ENVELOPE_BYTES, 2 * config.max_entry_bytes)
+    if config.max_message_bytes <= budget:
+        return config
+    if budget + _ENVELOPE_BYTES > max_frame:
+        log.warning(
+            "transport max_frame (%d bytes) is below two discovery entries of max_entry_bytes "
+            "(%d): large entries or catalogs will not get through",
+            max_frame,
+            config.max_entry_bytes,
+        )
+    return dataclasses.replace(config, max_message_bytes=budget)
 
 
 @dataclass(eq=False)
@@ -128,7 +147,7 @@ class Discovery:
         rng: random.Random | None = None,
     ) -> None:
         self.endpoint = endpoint
-        self.config = config or DiscoveryConfig()
+        self.config = _fit_frames(config or DiscoveryConfig(), endpoint.max_frame)
         self.core = DiscoveryCore(
             endpoint.secret_key,
             endpoint.network_id,
@@ -262,7 +281,11 @@ class Discovery:
     # -- talking to peers -----------------------------------------------------------------
 
     async def sync_with(self, peer: PeerId) -> int:
-        """Exchange catalogs with ``peer`` now; returns how many entries were new here."""
+        """Exchange catalogs with ``peer`` now; returns how many entries were new here.
+
+        Raises ``SyncRefused`` (with ``retry_after_ms``) at once if ``peer`` refuses because
+        this node asks it for syncs too often, ``TransportError`` if the sync fails otherwise.
+        """
         waiter: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._syncs.setdefault(peer, []).append(waiter)
         self._apply(self.core.sync_with(peer, _now_ms()))
@@ -318,9 +341,14 @@ class Discovery:
                 case PeerRestarted(peer, start_ms):
                     self._peer_restarted(peer, start_ms)
                 case SyncCompleted(peer, accepted):
-                    self._resolve_sync(peer, accepted, None)
-                case SyncFailed(peer, reason):
-                    self._resolve_sync(peer, 0, reason)
+                    self._resolve_sync(peer, accepted)
+                case SyncFailed(peer, reason, retry_after_ms):
+                    error: MosaikError = (
+                        TransportError(f"sync with {peer.short()} failed: {reason}")
+                        if retry_after_ms is None
+                        else SyncRefused(peer, retry_after_ms)
+                    )
+                    self._resolve_sync(peer, 0, error)
 
     def _peer_restarted(self, peer: PeerId, start_ms: int) -> None:
         """``peer`` runs a process started at ``start_ms``: close the discovery link and every
@@ -349,14 +377,14 @@ class Discovery:
         if stale:
             self._apply(self.core.stale_link_closed(peer, _now_ms()))
 
-    def _resolve_sync(self, peer: PeerId, accepted: int, error: str | None) -> None:
+    def _resolve_sync(self, peer: PeerId, accepted: int, error: MosaikError | None = None) -> None:
         for waiter in self._syncs.pop(peer, []):
             if waiter.done():
                 continue
             if error is None:
                 waiter.set_result(accepted)
             else:
-                waiter.set_exception(TransportError(f"sync with {peer.short()} failed: {error}"))
+                waiter.set_exception(error)
 
     async def _timer(self) -> None:
         while True:
@@ -524,6 +552,7 @@ class _DiscoveryCollector(Collector):
             "mosaik_discovery_peers_departed": "peers_departed",
             "mosaik_discovery_syncs_completed": "syncs_completed",
             "mosaik_discovery_syncs_failed": "syncs_failed",
+            "mosaik_discovery_syncs_refused": "syncs_refused",
             "mosaik_discovery_gossip_messages_sent": "messages_sent",
             "mosaik_discovery_gossip_messages_received": "messages_received",
             "mosaik_discovery_messages_dropped": "messages_dropped",

@@ -3,7 +3,8 @@
 A sync is initiated by the dialling side of every new connection and by ``sync_with``: the
 initiator sends SyncRequest chunks with all its fresh entries; the acceptor merges them and,
 on the last chunk, answers with the entries the initiator did not send. An unanswered sync is
-retried with a new nonce up to ``sync_attempts`` times while the peer stays connected.
+retried with a new nonce up to ``sync_attempts`` times while the peer stays connected; one the
+acceptor refuses as too frequent (``SyncBusy``, see the core) ends at once, without a retry.
 """
 
 from __future__ import annotations
@@ -67,6 +68,14 @@ class Syncs:
             return None
         del self._initiated[peer]
         return session.accepted
+
+    def refused(self, peer: PeerId, nonce: int) -> bool:
+        """The acceptor refused session ``nonce``: end it; False if it is not in flight."""
+        session = self._initiated.get(peer)
+        if session is None or session.nonce != nonce:
+            return False
+        del self._initiated[peer]
+        return True
 
     def expired(self, now_ms: int) -> list[tuple[PeerId, int]]:
         """Sessions past their deadline, as (peer, attempt), removed."""

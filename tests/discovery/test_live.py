@@ -11,16 +11,18 @@ import os
 import re
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
 from node import Digest, Network, SecretKey
-from node.discovery import Gossip, PeerDeparted
+from node.discovery import Gossip, PeerDeparted, SyncRefused
 from node.discovery.events import DepartureReason
 from node.discovery.service import DISCOVERY_ALPN, config_with_ttl
 from node.primitives import encode
-from node.transport import Endpoint, FaultShim
+from node.transport import Endpoint, FaultShim, TransportConfig
 from tests.conftest import deadline, wait_until
 
 FAST = config_with_ttl(3.0)
@@ -192,6 +194,69 @@ async def test_sync_with_fetches_the_catalog_on_demand(nodes) -> None:
     accepted = await asyncio.wait_for(lone.discovery.sync_with(a.peer_id), deadline(10))
     assert accepted >= 1
     assert sees(lone, a, seed)
+
+
+def refused_metric(net: Network) -> float:
+    value = net.metrics.registry.get_sample_value(
+        "mosaik_discovery_syncs_refused_total", {"network": net.metrics.network}
+    )
+    assert value is not None, "the refused-syncs counter is exported"
+    return value
+
+
+async def test_a_peer_syncing_in_a_loop_is_refused_while_gossip_converges(nodes) -> None:
+    seed = await nodes()
+    greedy = await nodes(bootstrap=[seed.address])
+    await wait_until(lambda: sees(greedy, seed) and sees(seed, greedy), 10, "a pair")
+    assert refused_metric(seed) == 0
+    config = seed.discovery.config
+    started = time.monotonic()
+    answered = 0
+    refusals: list[SyncRefused] = []
+    late: Network | None = None
+
+    def converged() -> bool:
+        return late is not None and sees(late, seed, greedy) and sees(greedy, late)
+
+    async with asyncio.timeout(deadline(20)):
+        while len(refusals) < 20 or not converged():
+            try:
+                await greedy.discovery.sync_with(seed.peer_id)
+                answered += 1
+            except SyncRefused as refused:
+                refusals.append(refused)
+                if late is None:  # the seed is being hammered: a newcomer must still join
+                    late = await nodes(bootstrap=[seed.address])
+    elapsed_ms = (time.monotonic() - started) * 1000
+    assert refused_metric(seed) >= len(refusals)
+    assert all(r.peer == seed.peer_id for r in refusals)
+    assert all(0 < r.retry_after_ms <= config.sync_refill_ms for r in refusals)
+    # The link's first sync took a token before the loop; one more per refill interval.
+    assert answered <= config.sync_burst + elapsed_ms / config.sync_refill_ms
+    assert greedy.peer_id in seed.discovery.neighbours, "refusals do not cost the link"
+
+
+KIB = 1024
+
+
+@pytest.mark.parametrize(
+    ("max_frame", "message_bytes", "warned"),
+    [
+        (4096 * KIB, 1024 * KIB, False),  # the defaults: 1 MiB messages fit 4 MiB frames
+        (512 * KIB, 511 * KIB, False),  # smaller frames: messages split to fit, envelope spared
+        (64 * KIB, 256 * KIB, True),  # below two 128 KiB entries: kept there, and said
+    ],
+)
+async def test_discovery_messages_fit_the_transport_frames(
+    nodes: Callable[..., Any],
+    caplog: pytest.LogCaptureFixture,
+    max_frame: int,
+    message_bytes: int,
+    warned: bool,
+) -> None:
+    net = await nodes(transport=TransportConfig(max_frame=max_frame))
+    assert net.discovery.config.max_message_bytes == message_bytes
+    assert ("large entries or catalogs will not get through" in caplog.text) == warned
 
 
 async def test_sigkilled_process_is_purged_after_ttl() -> None:
