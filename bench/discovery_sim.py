@@ -17,11 +17,17 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
+import sys
 import time
+from pathlib import Path
 
-from node.discovery import AddTags
-from node.discovery.simulation import SimNetworkConfig, Simulation
-from node.primitives import Digest
+# Run as a script, bench/ comes first on sys.path and bench/attestation.py would shadow the
+# attestation package the runtime imports: import from the project root instead.
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+from node.discovery import AddTags  # noqa: E402
+from node.discovery.simulation import SimNetworkConfig, Simulation  # noqa: E402
+from node.primitives import Digest  # noqa: E402
 
 
 def spread(sim: Simulation, index: int) -> list[float]:

@@ -8,16 +8,22 @@ once and cached by the validator: they measure quote verification + binding, not
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+# Run as a script, bench/ comes first on sys.path and bench/attestation.py would shadow the
+# attestation package the runtime imports: import from the project root instead.
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from node.primitives import Digest, PeerId, SecretKey, Ticket
-from node.tickets import JwtTicketBuilder, JwtTicketValidator, validate_all
+from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
+
+from node.primitives import Digest, PeerId, SecretKey, Ticket  # noqa: E402
+from node.tickets import JwtTicketBuilder, JwtTicketValidator, validate_all  # noqa: E402
 
 NOW = 1_750_000_000.0
 
