@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import random
-
 import pytest
 
 from node.discovery import (
@@ -19,21 +17,15 @@ from node.discovery import (
 from node.discovery.ratelimit import TokenBuckets
 from node.errors import ConfigError
 from node.primitives import PeerId, encode
-from tests.discovery.conftest import NETWORK, NOW, key, signed_entry
+from tests.discovery.conftest import NOW, key, signed_entry
 from tests.discovery.test_core import Wire, sent
+from tests.discovery.test_core import make_core as make_test_core
 
 LIMITED = DiscoveryConfig(target_neighbours=2, max_neighbours=3, sync_burst=3, sync_refill_ms=1_000)
 
 
 def make_core(n: int, config: DiscoveryConfig = LIMITED) -> DiscoveryCore:
-    return DiscoveryCore(
-        key(n),
-        NETWORK,
-        now_ms=NOW,
-        rng=random.Random(n),
-        config=config,
-        addrs=(f"10.0.0.{n}:7400",),
-    )
+    return make_test_core(n, config)
 
 
 class Requester:
