@@ -134,7 +134,28 @@ def _wait_counter_leader(
     raise MosaikError("the counter group elected no leader every member agrees on in time")
 
 
-def _show_counter_failover(procs: list[_Proc], workdir: Path, time_factor: float) -> _Proc:
+def _show_rogue_refused(
+    rogue: _Proc, counter: dict[str, Any], names: dict[str, str], deadline: float
+) -> None:
+    """The rogue runs the counter too; the members refuse its handshake (ticket policy)."""
+    if rogue.peer_id in counter["voters"] + counter["learners"]:
+        raise MosaikError("the rogue node was admitted to the counter group")
+    while not (refused := (_counter(rogue) or {}).get("refused_by")):
+        if time.monotonic() > deadline:
+            raise MosaikError("no member refused the rogue node's counter group handshake")
+        time.sleep(0.1)
+    who, reason = next(iter(refused.items()))
+    code, _, detail = reason.partition(": tickets rejected: ")
+    click.echo(
+        f"  rogue runs the counter too and is refused by {names.get(who, who[:10])}: {code}, "
+        f"{detail[:60]}...; its increments acknowledged: "
+        f"{(_counter(rogue) or {}).get('acknowledged')}"
+    )
+
+
+def _show_counter_failover(
+    procs: list[_Proc], names: dict[str, str], workdir: Path, time_factor: float
+) -> _Proc:
     """Kill the counter group's leader and show that its successor lost no increment.
 
     The group requires the demo's TDX ticket policy, so the rogue node, which runs the counter
@@ -143,7 +164,8 @@ def _show_counter_failover(procs: list[_Proc], workdir: Path, time_factor: float
     all members, the dead leader's counted as last reported. Returns the killed process.
     """
     members = [p for p in procs if p.name != "rogue"]
-    leader, counter = _wait_counter_leader(members, time.monotonic() + 30 * time_factor, 5)
+    deadline = time.monotonic() + 30 * time_factor
+    leader, counter = _wait_counter_leader(members, deadline, 5)
     click.echo(
         f"\ncounter group (Raft, 3 members, SQLite logs in {workdir.name}/): leader "
         f"{leader.name} in term {counter['term']}, value {counter['value']}"
@@ -154,13 +176,7 @@ def _show_counter_failover(procs: list[_Proc], workdir: Path, time_factor: float
             f"  {proc.name} {own.get('role', '?'):<8} applied index {own.get('applied_index')} "
             f"value {own.get('value')} own increments acknowledged {own.get('acknowledged')}"
         )
-    rogue = next(p for p in procs if p.name == "rogue")
-    if rogue.peer_id in counter["voters"] + counter["learners"]:
-        raise MosaikError("the rogue node was admitted to the counter group")
-    click.echo(
-        "  rogue runs the counter too but is not admitted: the group requires the TDX ticket "
-        f"policy (its increments acknowledged: {(_counter(rogue) or {}).get('acknowledged')})"
-    )
+    _show_rogue_refused(next(p for p in procs if p.name == "rogue"), counter, names, deadline)
     acknowledged_by_leader = (_counter(leader) or {}).get("acknowledged", 0)
     leader.process.kill()
     killed_at = time.monotonic()
@@ -268,7 +284,7 @@ def _drive(
         click.echo(f"  {proc.name}: {peers}")
 
     _show_sensor_rates(procs, names, deadline)
-    killed = _show_counter_failover(procs, workdir, time_factor)
+    killed = _show_counter_failover(procs, names, workdir, time_factor)
 
     click.echo("\nstopping nodes with SIGTERM")
     running = [p for p in procs if p is not killed]

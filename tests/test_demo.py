@@ -14,8 +14,9 @@ def test_demo_runs_the_local_cluster_and_exits_cleanly() -> None:
     assert "every node discovered all 3 others" in result.output
     assert "rogue (SIMULATED quote with MRTD" in result.output
     assert "refused by node-0: STREAM_NOT_ALLOWED" in result.output
-    assert "rogue runs the counter too but is not admitted" in result.output
-    assert "(its increments acknowledged: 0)" in result.output
+    assert "rogue runs the counter too and is refused by node-" in result.output
+    assert "GROUP_NOT_ALLOWED (30403), policy: measurements.mrtd" in result.output
+    assert "its increments acknowledged: 0" in result.output
     assert "killed the leader node-" in result.output
     assert "no committed increment was lost" in result.output
     assert "demo complete" in result.output

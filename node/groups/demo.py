@@ -129,6 +129,7 @@ class CounterDemo:
             "role": group.role.value,
             "voters": [p.hex() for p in group.members.voters],
             "learners": [p.hex() for p in group.members.learners],
+            "refused_by": group.status()["refused_by"],
             "value": machine.value,
             "applied_index": group.applied,
             "acknowledged": self.acknowledged,

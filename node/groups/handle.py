@@ -256,6 +256,7 @@ def group_status(rt: GroupRuntime) -> dict[str, Any]:
         "last_index": core.last_index,
         "cluster": rt.lineage.cluster.id.hex() if rt.lineage.cluster.id else None,
         "rivals": sorted({c.hex() for c in rt.lineage.rivals.values()}),
+        "refused_by": {p.hex(): reason for p, reason in sorted(rt.links.refusals.items())},
     }
     describe = getattr(rt.machine, "status", None)
     if callable(describe):

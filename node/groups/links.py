@@ -87,6 +87,8 @@ class Links:
         self._links: dict[PeerId, _Link] = {}
         self.frames_sent = 0
         self.frames_dropped = 0
+        self.refusals: dict[PeerId, str] = {}
+        """Peers whose last answer to our handshake was a refusal, with its code and reason."""
 
     def __contains__(self, peer: object) -> bool:
         return peer in self._links
@@ -180,13 +182,9 @@ class Links:
             conn.close(codes.GROUP_INVALID_HANDSHAKE, "malformed handshake reply")
             raise _Stop(_REFUSED_RETRY) from None
         if isinstance(reply, Refused):
-            log.info(
-                "group %s: %s refused us: %s: %s",
-                self._name,
-                peer.short(),
-                codes.describe(reply.code),
-                reply.reason,
-            )
+            refusal = f"{codes.describe(reply.code)}: {reply.reason}"
+            log.info("group %s: %s refused us: %s", self._name, peer.short(), refusal)
+            self.refusals[peer] = refusal
             raise _Stop(_REFUSED_RETRY)
         problem = self._owner.welcomed(peer, reply)
         if problem is not None:
@@ -194,6 +192,7 @@ class Links:
             stream.finish()
             raise _Stop(_REFUSED_RETRY)
         link.up = True
+        self.refusals.pop(peer, None)
         self._owner.link_up(peer)
         watcher = self._scope.spawn(self._watch(link, stream), f"{self._name}/watch")
         try:

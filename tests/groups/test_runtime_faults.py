@@ -114,6 +114,10 @@ async def test_jwt_gated_membership_and_revocation(make_node: MakeNode) -> None:
         await first.execute(Put("x", 1))
     assert peer_of(outsider) not in first.members
     assert not outsider.online and outsider.leader is None
+    # The outsider's status says who refused it and why.
+    leader_hex = nets[0].peer_id.hex()
+    await wait_until(lambda: leader_hex in outsider.status()["refused_by"], 10, "refusal shown")
+    assert "GROUP_NOT_ALLOWED" in outsider.status()["refused_by"][leader_hex]
     nets[1].discovery.remove_ticket(tickets[1].id())
     await wait_until(lambda: peer_of(second) not in first.members, 10, "revoked member removed")
     assert first._rt.stats.conf_changes >= 2
