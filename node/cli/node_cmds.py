@@ -262,6 +262,18 @@ def inspect(admin_addr: SocketAddr, as_json: bool) -> None:
     for conn in status["connections"]:
         way = "out" if conn["dialer"] else "in "
         click.echo(f"  {way} {conn['peer_id'][:16]}  {conn['alpn']:<24} {conn['remote']}")
+    groups = status.get("groups", [])
+    if groups:
+        click.echo(f"groups ({len(groups)}):")
+    for group in groups:
+        leader = (group["leader"] or "none")[:16]
+        click.echo(
+            f"  {group['group_id'][:16]}  {group['role']:<9} term {group['term']}  "
+            f"leader {leader}  commit {group['commit_index']} applied {group['applied_index']}  "
+            f"voters {len(group['voters'])} learners {len(group['learners'])}"
+        )
+        for peer, reason in group.get("refused_by", {}).items():
+            click.echo(f"    refused by {peer[:16]}: {reason}")
 
 
 def fetch_status(admin_addr: SocketAddr) -> dict[str, Any]:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+from click.testing import CliRunner
+
+from node.cli import main, node_cmds
 from node.groups.demo import CounterDemo, Value
 from tests.conftest import wait_until
 from tests.groups.live import FAST, MakeNode
@@ -26,3 +30,20 @@ async def test_counter_demo_keeps_every_acknowledged_increment(make_node: MakeNo
     assert status["acknowledged"] == survivors[0].acknowledged
     for demo in survivors:
         await demo.close()
+
+
+async def test_node_inspect_lists_groups(
+    make_node: MakeNode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    net = await make_node()
+    demo = await CounterDemo.start(net, bootstrap_expect=1, interval=0.01, consensus=FAST)
+    await wait_until(lambda: demo.acknowledged >= 3, 15, "increments")
+    status = net.status()
+    monkeypatch.setattr(node_cmds, "fetch_status", lambda _addr: status)
+    shown = CliRunner().invoke(main, ["node", "inspect", "127.0.0.1:9"])
+    assert shown.exit_code == 0, shown.output
+    (group,) = status["groups"]
+    assert f"{group['group_id'][:16]}  leader" in shown.output
+    assert f"leader {net.peer_id.hex()[:16]}" in shown.output
+    assert f"applied {group['applied_index']}" in shown.output and "voters 1" in shown.output
+    await demo.close()
