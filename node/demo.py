@@ -128,8 +128,9 @@ def _wait_counter_leader(
         counters = {p.name: _counter(p) for p in members}
         leaders = {c["leader"] for c in counters.values() if c is not None}
         leader = next((p for p in members if {p.peer_id} == leaders), None)
-        if leader is not None and (counters[leader.name] or {}).get("value", 0) > above:
-            return leader, _counter(leader) or {}
+        counter = counters[leader.name] if leader is not None else None
+        if leader is not None and counter is not None and counter["value"] > above:
+            return leader, counter
         time.sleep(0.1)
     raise MosaikError("the counter group elected no leader every member agrees on in time")
 
@@ -140,16 +141,15 @@ def _show_rogue_refused(
     """The rogue runs the counter too; the members refuse its handshake (ticket policy)."""
     if rogue.peer_id in counter["voters"] + counter["learners"]:
         raise MosaikError("the rogue node was admitted to the counter group")
-    while not (refused := (_counter(rogue) or {}).get("refused_by")):
+    while not (own := _counter(rogue) or {}).get("refused_by"):
         if time.monotonic() > deadline:
             raise MosaikError("no member refused the rogue node's counter group handshake")
         time.sleep(0.1)
-    who, reason = next(iter(refused.items()))
+    who, reason = next(iter(own["refused_by"].items()))
     code, _, detail = reason.partition(": tickets rejected: ")
     click.echo(
         f"  rogue runs the counter too and is refused by {names.get(who, who[:10])}: {code}, "
-        f"{detail[:60]}...; its increments acknowledged: "
-        f"{(_counter(rogue) or {}).get('acknowledged')}"
+        f"{detail[:60]}...; its increments acknowledged: {own.get('acknowledged')}"
     )
 
 

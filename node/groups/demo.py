@@ -120,18 +120,9 @@ class CounterDemo:
             self.acknowledged += 1
 
     def status(self) -> dict[str, Any]:
-        group = self.group
-        machine = group.state_machine
-        return {
-            "group_id": group.id.hex(),
-            "leader": group.leader.hex() if group.leader else None,
-            "term": group.term,
-            "role": group.role.value,
-            "voters": [p.hex() for p in group.members.voters],
-            "learners": [p.hex() for p in group.members.learners],
-            "refused_by": group.status()["refused_by"],
-            "value": machine.value,
-            "applied_index": group.applied,
+        """The group's status, with the value applied here and the increments acknowledged."""
+        return self.group.status() | {
+            "value": self.group.state_machine.value,
             "acknowledged": self.acknowledged,
         }
 
