@@ -9,31 +9,24 @@ from node.collections._machine import Change, CollectionMachine, Size, Version
 from node.collections._replica import GroupOptions
 from node.collections._types import type_name
 from node.collections.api import Collections
-from node.collections.cell import CellMachine, OnceMachine
+from node.collections.cell import (
+    CellMachine,
+    CellReader,
+    CellWriter,
+    OnceMachine,
+    OnceReader,
+    OnceWriter,
+)
 from node.collections.errors import (
     CollectionClosed,
     CollectionError,
     InvalidValue,
     StoreConflict,
 )
-from node.collections.handles import (
-    CellReader,
-    CellWriter,
-    MapReader,
-    MapWriter,
-    OnceReader,
-    OnceWriter,
-    PriorityQueueReader,
-    PriorityQueueWriter,
-    SetReader,
-    SetWriter,
-    VecReader,
-    VecWriter,
-)
-from node.collections.map import MapMachine
-from node.collections.pqueue import PriorityQueueMachine
-from node.collections.set import SetMachine
-from node.collections.vec import VecMachine
+from node.collections.map import MapMachine, MapReader, MapWriter
+from node.collections.pqueue import PriorityQueueMachine, PriorityQueueReader, PriorityQueueWriter
+from node.collections.set import SetMachine, SetReader, SetWriter
+from node.collections.vec import VecMachine, VecReader, VecWriter
 from node.tickets import RequireTicket
 
 __all__ = [

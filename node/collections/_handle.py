@@ -1,4 +1,12 @@
-"""What every collection handle shares: its replica, ``when``, ``version`` and writes."""
+"""What every collection handle shares: its replica, ``when``, ``version`` and writes.
+
+Each kind's reader and writer live with its state machine (``map.py``: ``MapReader``,
+``MapWriter``); a writer is its reader plus the write methods. Reads are synchronous and local
+(possibly behind other nodes; ``when.reaches`` waits for a version). Iterating returns a copy,
+so a loop that awaits in between sees a consistent view. Writes are coroutines returning the
+``Version`` they were committed at, after the local replica applied them. An empty
+``extend``/``remove_many`` proposes nothing and returns the current version.
+"""
 
 from __future__ import annotations
 

@@ -18,27 +18,20 @@ from typing import Any, Literal, Protocol, TypeVar, overload
 from node._tasks import TaskScope
 from node.collections._machine import Change, CollectionMachine
 from node.collections._replica import GroupOptions, Groups, Replica
-from node.collections.cell import CellMachine, OnceMachine
-from node.collections.errors import CollectionClosed, StoreConflict
-from node.collections.handles import (
+from node.collections.cell import (
+    CellMachine,
     CellReader,
     CellWriter,
-    MapReader,
-    MapWriter,
+    OnceMachine,
     OnceReader,
     OnceWriter,
-    PriorityQueueReader,
-    PriorityQueueWriter,
-    SetReader,
-    SetWriter,
-    VecReader,
-    VecWriter,
 )
-from node.collections.map import MapMachine
+from node.collections.errors import CollectionClosed, StoreConflict
+from node.collections.map import MapMachine, MapReader, MapWriter
 from node.collections.metrics import CollectionMetrics
-from node.collections.pqueue import PriorityQueueMachine
-from node.collections.set import SetMachine
-from node.collections.vec import VecMachine
+from node.collections.pqueue import PriorityQueueMachine, PriorityQueueReader, PriorityQueueWriter
+from node.collections.set import SetMachine, SetReader, SetWriter
+from node.collections.vec import VecMachine, VecReader, VecWriter
 from node.metrics import Metrics
 from node.primitives.digest import Digest, StoreId
 from node.tickets import RequireTicket, TicketValidator, as_validators

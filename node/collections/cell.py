@@ -1,5 +1,7 @@
-"""The replicated single-value cells: ``Cell`` (every write replaces) and ``Once`` (the first
-committed write stays, later ones change nothing).
+"""The replicated single-value cells, each a state machine with its reader and writer:
+``Cell`` (every write replaces) and ``Once`` (the first committed write stays, later ones
+change nothing). Both hold one value and share its snapshot and write command, so they live
+here together.
 
 An empty cell reads as None, so the value type should not itself admit None.
 """
@@ -10,7 +12,8 @@ from typing import Any, Generic, TypeVar, Union
 
 import msgspec
 
-from node.collections._machine import CollectionMachine
+from node.collections._handle import Handle
+from node.collections._machine import CollectionMachine, Version
 from node.primitives.digest import StoreId
 
 T = TypeVar("T")
@@ -85,3 +88,70 @@ class OnceMachine(_ValueMachine[T]):
     def _apply(self, command: Any) -> None:
         if self.value is None:
             self.value = command.value
+
+
+# -- reader and writer ------------------------------------------------------------------------
+
+
+class CellReader(Handle[CellMachine[T]], Generic[T]):
+    """A replicated single value, read-only; None while empty."""
+
+    __slots__ = ()
+
+    def read(self) -> T | None:
+        return self._machine.value
+
+    def is_some(self) -> bool:
+        return self._machine.value is not None
+
+    def is_none(self) -> bool:
+        return self._machine.value is None
+
+
+class CellWriter(CellReader[T]):
+    """A replicated single value this node can write."""
+
+    __slots__ = ()
+
+    async def write(self, value: T) -> Version:
+        return await self._write(CellWrite(value))
+
+    async def compare_exchange(self, expected: T | None, new: T | None) -> Version:
+        """Hold ``new`` (empty if None) only if the cell holds ``expected`` (is empty if None)
+        when the write applies. The version advances either way."""
+        return await self._write(CellCompareExchange(expected, new))
+
+    async def clear(self) -> Version:
+        return await self._write(CellClear())
+
+
+class OnceReader(Handle[OnceMachine[T]], Generic[T]):
+    """A replicated write-once value, read-only; None until the first write is applied."""
+
+    __slots__ = ()
+
+    def read(self) -> T | None:
+        return self._machine.value
+
+    def is_some(self) -> bool:
+        return self._machine.value is not None
+
+    def is_none(self) -> bool:
+        return self._machine.value is None
+
+    async def await_value(self) -> T:
+        """The value, once the local replica has one."""
+        while (value := self._machine.value) is None:
+            await self.when.updated()
+        return value
+
+
+class OnceWriter(OnceReader[T]):
+    """A replicated write-once value this node can write."""
+
+    __slots__ = ()
+
+    async def write(self, value: T) -> Version:
+        """Propose ``value``; only the first write committed to the group takes effect, later
+        ones change nothing (their version still advances)."""
+        return await self._write(CellWrite(value))

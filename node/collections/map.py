@@ -1,4 +1,4 @@
-"""The replicated map's state machine.
+"""The replicated map: its state machine (``MapMachine``), reader and writer.
 
 Iteration order is insertion order: a key takes its place when first inserted, keeps it when
 its value is replaced, and moves to the end when removed and inserted again. Replicas that
@@ -8,12 +8,13 @@ are byte-identical.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, Generic, TypeVar, Union
 
 import msgspec
 
-from node.collections._machine import CollectionMachine
+from node.collections._handle import Handle
+from node.collections._machine import CollectionMachine, Version
 from node.collections._types import check_hashable_type
 from node.primitives.digest import StoreId
 
@@ -107,3 +108,67 @@ class MapMachine(CollectionMachine["MapSnapshot[K, V]"], Generic[K, V]):
     def _restore(self, snapshot: MapSnapshot[K, V]) -> None:
         self.data = dict(zip(snapshot.keys, snapshot.values, strict=True))
         self.version = snapshot.version
+
+
+# -- reader and writer ------------------------------------------------------------------------
+
+
+class MapReader(Handle[MapMachine[K, V]], Generic[K, V]):
+    """A replicated map, read-only. Iteration is in insertion order (see ``MapMachine``)."""
+
+    __slots__ = ()
+
+    def get(self, key: K, default: V | None = None) -> V | None:
+        return self._machine.data.get(key, default)
+
+    def contains_key(self, key: K) -> bool:
+        return key in self._machine.data
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._machine.data
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(list(self._machine.data))
+
+    def iter(self) -> Iterator[tuple[K, V]]:
+        return iter(list(self._machine.data.items()))
+
+    def items(self) -> list[tuple[K, V]]:
+        return list(self._machine.data.items())
+
+    def keys(self) -> list[K]:
+        return list(self._machine.data)
+
+    def values(self) -> list[V]:
+        return list(self._machine.data.values())
+
+    def to_dict(self) -> dict[K, V]:
+        return dict(self._machine.data)
+
+
+class MapWriter(MapReader[K, V]):
+    """A replicated map this node can write."""
+
+    __slots__ = ()
+
+    async def insert(self, key: K, value: V) -> Version:
+        """Set ``key`` to ``value`` (a new key goes last in iteration order)."""
+        return await self._write(MapInsert(key, value))
+
+    async def compare_exchange(self, key: K, expected: V | None, new: V | None) -> Version:
+        """Set ``key`` to ``new`` (remove it if None) only if its value is ``expected`` (absent
+        if None) when the write applies. The version advances either way."""
+        return await self._write(MapCompareExchange(key, expected, new))
+
+    async def extend(self, entries: Iterable[tuple[K, V]]) -> Version:
+        return await self._write_batch(entries, MapExtend)
+
+    async def remove(self, key: K) -> Version:
+        """Remove ``key`` (a missing key changes nothing)."""
+        return await self._write(MapRemove(key))
+
+    async def remove_many(self, keys: Iterable[K]) -> Version:
+        return await self._write_batch(keys, MapRemoveMany)
+
+    async def clear(self) -> Version:
+        return await self._write(MapClear())

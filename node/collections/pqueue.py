@@ -1,4 +1,5 @@
-"""The replicated double-ended priority queue's state machine.
+"""The replicated double-ended priority queue: its state machine
+(``PriorityQueueMachine``), reader and writer.
 
 Each entry has a priority ``P``, a unique key ``K`` and a value ``V``. Entries sharing a
 priority form a bucket, ordered by arrival: an entry arrives in a bucket when its key is
@@ -16,13 +17,14 @@ queue fits again.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, Generic, TypeVar, Union
 
 import msgspec
 from sortedcontainers import SortedDict
 
-from node.collections._machine import CollectionMachine
+from node.collections._handle import Handle
+from node.collections._machine import CollectionMachine, Version
 from node.collections._types import check_hashable_type
 from node.errors import ConfigError
 from node.primitives.digest import StoreId
@@ -238,3 +240,103 @@ class PriorityQueueMachine(CollectionMachine["PqSnapshot[P, K, V]"], Generic[P, 
         self.by_key = by_key
         self.buckets = SortedDict(buckets)
         self.version = snapshot.version
+
+
+# -- reader and writer ------------------------------------------------------------------------
+
+
+class PriorityQueueReader(Handle[PriorityQueueMachine[P, K, V]], Generic[P, K, V]):
+    """A replicated double-ended priority queue, read-only. Entries are ``(priority, key,
+    value)``; ties of priority go by arrival (see ``PriorityQueueMachine``)."""
+
+    __slots__ = ()
+
+    def contains_key(self, key: K) -> bool:
+        return key in self._machine.by_key
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._machine.by_key
+
+    def get(self, key: K) -> V | None:
+        entry = self._machine.by_key.get(key)
+        return None if entry is None else entry[1]
+
+    def get_priority(self, key: K) -> P | None:
+        entry = self._machine.by_key.get(key)
+        return None if entry is None else entry[0]
+
+    def get_min(self) -> tuple[P, K, V] | None:
+        """The earliest arrival at the lowest priority."""
+        return self._machine.first_of(0)
+
+    def get_max(self) -> tuple[P, K, V] | None:
+        """The earliest arrival at the highest priority."""
+        return self._machine.first_of(-1)
+
+    def min_priority(self) -> P | None:
+        entry = self._machine.first_of(0)
+        return None if entry is None else entry[0]
+
+    def max_priority(self) -> P | None:
+        entry = self._machine.first_of(-1)
+        return None if entry is None else entry[0]
+
+    def iter(self) -> Iterator[tuple[P, K, V]]:
+        return self.iter_asc()
+
+    def __iter__(self) -> Iterator[tuple[P, K, V]]:
+        return self.iter_asc()
+
+    def iter_asc(self) -> Iterator[tuple[P, K, V]]:
+        return iter(list(self._machine.iter_asc()))
+
+    def iter_desc(self) -> Iterator[tuple[P, K, V]]:
+        return iter(list(self._machine.iter_desc()))
+
+
+class PriorityQueueWriter(PriorityQueueReader[P, K, V]):
+    """A replicated double-ended priority queue this node can write. With a capacity, an
+    insert beyond it evicts the latest arrival at the lowest priority."""
+
+    __slots__ = ()
+
+    async def insert(self, priority: P, key: K, value: V) -> Version:
+        """Insert, or replace the priority and value of an existing key."""
+        return await self._write(PqInsert(priority, key, value))
+
+    async def extend(self, entries: Iterable[tuple[P, K, V]]) -> Version:
+        return await self._write_batch(entries, PqExtend)
+
+    async def update_priority(self, key: K, priority: P) -> Version:
+        """Move ``key`` to ``priority`` (a missing key changes nothing)."""
+        return await self._write(PqUpdatePriority(key, priority))
+
+    async def update_value(self, key: K, value: V) -> Version:
+        """Replace the value of ``key`` (a missing key changes nothing)."""
+        return await self._write(PqUpdateValue(key, value))
+
+    async def compare_exchange_value(self, key: K, expected: V, new: V | None) -> Version:
+        """Replace the value of ``key`` with ``new`` (remove the entry if None) only if it is
+        ``expected`` when the write applies. The version advances either way."""
+        return await self._write(PqCompareExchangeValue(key, expected, new))
+
+    async def remove(self, key: K) -> Version:
+        return await self._write(PqRemoveKeys([key]))
+
+    async def remove_keys(self, keys: Iterable[K]) -> Version:
+        return await self._write_batch(keys, PqRemoveKeys)
+
+    async def remove_range(
+        self,
+        start: P | None = None,
+        end: P | None = None,
+        *,
+        start_inclusive: bool = True,
+        end_inclusive: bool = False,
+    ) -> Version:
+        """Remove every entry with ``start <= priority < end`` (bounds None: unbounded; the
+        flags make either bound inclusive or exclusive). ``remove_range()`` clears."""
+        return await self._write(PqRemoveRange(start, end, start_inclusive, end_inclusive))
+
+    async def clear(self) -> Version:
+        return await self._write(PqClear())

@@ -1,4 +1,4 @@
-"""The replicated set's state machine.
+"""The replicated set: its state machine (``SetMachine``), reader and writer.
 
 Iteration order is insertion order (an item inserted again keeps its place; removed and
 inserted again, it moves to the end), held in a dict so it never depends on ``hash()``.
@@ -11,7 +11,8 @@ from typing import Any, Generic, TypeVar, Union
 
 import msgspec
 
-from node.collections._machine import CollectionMachine
+from node.collections._handle import Handle
+from node.collections._machine import CollectionMachine, Version
 from node.collections._types import check_hashable_type
 from node.primitives.digest import StoreId
 
@@ -93,3 +94,55 @@ class SetMachine(CollectionMachine["SetSnapshot[T]"], Generic[T]):
     def _restore(self, snapshot: SetSnapshot[T]) -> None:
         self.items = dict.fromkeys(snapshot.items)
         self.version = snapshot.version
+
+
+# -- reader and writer ------------------------------------------------------------------------
+
+
+class SetReader(Handle[SetMachine[T]], Generic[T]):
+    """A replicated set, read-only. Iteration is in insertion order (see ``SetMachine``)."""
+
+    __slots__ = ()
+
+    def contains(self, item: T) -> bool:
+        return item in self._machine
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._machine
+
+    def is_subset(self, other: SetReader[T] | Iterable[T]) -> bool:
+        """Whether every item of this set is in ``other`` (another set's handle or items)."""
+        if isinstance(other, SetReader):
+            return self._machine.is_subset(other._machine)
+        return self._machine.is_subset(other)
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(list(self._machine))
+
+    def iter(self) -> Iterator[T]:
+        return iter(list(self._machine))
+
+    def to_set(self) -> set[T]:
+        return set(self._machine)
+
+
+class SetWriter(SetReader[T]):
+    """A replicated set this node can write."""
+
+    __slots__ = ()
+
+    async def insert(self, item: T) -> Version:
+        return await self._write(SetInsert(item))
+
+    async def extend(self, items: Iterable[T]) -> Version:
+        return await self._write_batch(items, SetExtend)
+
+    async def remove(self, item: T) -> Version:
+        """Remove ``item`` (a missing item changes nothing)."""
+        return await self._write(SetRemove(item))
+
+    async def remove_many(self, items: Iterable[T]) -> Version:
+        return await self._write_batch(items, SetRemoveMany)
+
+    async def clear(self) -> Version:
+        return await self._write(SetClear())

@@ -1,4 +1,4 @@
-"""The replicated vector's state machine.
+"""The replicated vector: its state machine (``VecMachine``), reader and writer.
 
 Indices are non-negative positions; an operation naming a position outside the vector
 (negative, or past the end) changes nothing, on every replica alike. ``insert`` accepts
@@ -7,12 +7,13 @@ Indices are non-negative positions; an operation naming a position outside the v
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, Generic, TypeVar, Union
 
 import msgspec
 
-from node.collections._machine import CollectionMachine
+from node.collections._handle import Handle
+from node.collections._machine import CollectionMachine, Version
 from node.primitives.digest import StoreId
 
 T = TypeVar("T")
@@ -131,3 +132,82 @@ class VecMachine(CollectionMachine["VecSnapshot[T]"], Generic[T]):
     def _restore(self, snapshot: VecSnapshot[T]) -> None:
         self.items = snapshot.items
         self.version = snapshot.version
+
+
+# -- reader and writer ------------------------------------------------------------------------
+
+
+class VecReader(Handle[VecMachine[T]], Generic[T]):
+    """A replicated vector, read-only. Positions outside the vector read as None."""
+
+    __slots__ = ()
+
+    def get(self, index: int) -> T | None:
+        return self._machine.get(index)
+
+    def front(self) -> T | None:
+        return self._machine.get(0)
+
+    def back(self) -> T | None:
+        return self._machine.get(len(self._machine) - 1)
+
+    def contains(self, item: T) -> bool:
+        return item in self._machine.items
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._machine.items
+
+    def index_of(self, item: T) -> int | None:
+        """The first position holding ``item``, or None."""
+        try:
+            return self._machine.items.index(item)
+        except ValueError:
+            return None
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(list(self._machine.items))
+
+    def iter(self) -> Iterator[T]:
+        return iter(list(self._machine.items))
+
+    def to_list(self) -> list[T]:
+        return list(self._machine.items)
+
+
+class VecWriter(VecReader[T]):
+    """A replicated vector this node can write. A position outside the vector (negative, or
+    past the end) makes the write a no-op on every replica; the version still advances."""
+
+    __slots__ = ()
+
+    async def push_back(self, item: T) -> Version:
+        return await self._write(VecPushBack(item))
+
+    async def push_front(self, item: T) -> Version:
+        return await self._write(VecPushFront(item))
+
+    async def insert(self, index: int, item: T) -> Version:
+        """Insert before position ``index`` (``index == len`` appends)."""
+        return await self._write(VecInsert(index, item))
+
+    async def swap(self, a: int, b: int) -> Version:
+        return await self._write(VecSwap(a, b))
+
+    async def extend(self, items: Iterable[T]) -> Version:
+        return await self._write_batch(items, VecExtend)
+
+    async def pop_back(self) -> Version:
+        return await self._write(VecPopBack())
+
+    async def pop_front(self) -> Version:
+        return await self._write(VecPopFront())
+
+    async def remove(self, index: int) -> Version:
+        return await self._write(VecRemove(index))
+
+    async def truncate(self, length: int) -> Version:
+        """Keep the first ``length`` items."""
+        return await self._write(VecTruncate(length))
+
+    async def clear(self) -> Version:
+        return await self._write(VecClear())
