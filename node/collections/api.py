@@ -1,10 +1,13 @@
 """``net.collections``: open replicated collections by store name.
 
 Every collection is its own group, keyed by its ``StoreId``; its state machine's signature
-(kind, store id, type parameters, options) feeds the group id. ``reader=False`` (the default)
-opens a writer, a voting member; ``reader=True`` opens a reader, which the group keeps as a
-learner: it replicates and serves reads locally but never votes or leads, so a group of only
-readers never comes online.
+(kind, store id, type parameters, options) feeds the group id. Each kind opens two ways:
+``map(...)`` opens a writer, a voting member; ``map_reader(...)`` opens a reader, which the
+group keeps as a learner: it replicates and serves reads locally but never votes or leads, so
+a group of only readers never comes online. Likewise ``vec``/``vec_reader``,
+``set``/``set_reader``, ``cell``/``cell_reader``, ``once``/``once_reader`` and
+``priority_queue``/``priority_queue_reader``. A reader takes the same type parameters (and
+capacity) as the writers: they are part of the group's identity.
 
 Handles of one store on one node share one replica. A reader opened where a writer is open
 reads the writer's replica; a writer cannot be opened while the store is open as a reader on
@@ -13,7 +16,7 @@ this node (``StoreConflict``): close the readers first.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Protocol, TypeVar, overload
+from typing import Any, Protocol, TypeVar
 
 from node._tasks import TaskScope
 from node.collections._machine import Change, CollectionMachine
@@ -67,181 +70,132 @@ class Collections:
         self._closed = False
 
     # -- opening ------------------------------------------------------------------------------
+    # Each kind has a writer factory (``map``) and a reader factory (``map_reader``).
 
-    @overload
     def map(
         self,
         store: str | StoreId,
         *,
         key: type[K],
         value: type[V],
-        reader: Literal[False] = False,
         require_ticket: RequireTicket = None,
         group: GroupOptions | None = None,
-    ) -> MapWriter[K, V]: ...
-    @overload
-    def map(
+    ) -> MapWriter[K, V]:
+        """A replicated map from ``key`` to ``value`` (msgspec-encodable types) this node
+        writes."""
+        machine: MapMachine[K, V] = MapMachine(_store(store), key, value, writer=True)
+        return MapWriter(self._open(machine, False, require_ticket, group), self._release)
+
+    def map_reader(
         self,
         store: str | StoreId,
         *,
         key: type[K],
         value: type[V],
-        reader: Literal[True],
-        require_ticket: RequireTicket = None,
-        group: GroupOptions | None = None,
-    ) -> MapReader[K, V]: ...
-    def map(
-        self,
-        store: str | StoreId,
-        *,
-        key: type[K],
-        value: type[V],
-        reader: bool = False,
         require_ticket: RequireTicket = None,
         group: GroupOptions | None = None,
     ) -> MapReader[K, V]:
-        """A replicated map from ``key`` to ``value`` (msgspec-encodable types)."""
-        machine: MapMachine[K, V] = MapMachine(_store(store), key, value, writer=not reader)
-        replica = self._open(machine, reader, require_ticket, group)
-        return (MapReader if reader else MapWriter)(replica, self._release)
+        """A replicated map from ``key`` to ``value`` this node only reads."""
+        machine: MapMachine[K, V] = MapMachine(_store(store), key, value, writer=False)
+        return MapReader(self._open(machine, True, require_ticket, group), self._release)
 
-    @overload
     def vec(
         self,
         store: str | StoreId,
         *,
         item: type[T],
-        reader: Literal[False] = False,
         require_ticket: RequireTicket = None,
         group: GroupOptions | None = None,
-    ) -> VecWriter[T]: ...
-    @overload
-    def vec(
+    ) -> VecWriter[T]:
+        """A replicated vector of ``item`` this node writes."""
+        machine: VecMachine[T] = VecMachine(_store(store), item, writer=True)
+        return VecWriter(self._open(machine, False, require_ticket, group), self._release)
+
+    def vec_reader(
         self,
         store: str | StoreId,
         *,
         item: type[T],
-        reader: Literal[True],
-        require_ticket: RequireTicket = None,
-        group: GroupOptions | None = None,
-    ) -> VecReader[T]: ...
-    def vec(
-        self,
-        store: str | StoreId,
-        *,
-        item: type[T],
-        reader: bool = False,
         require_ticket: RequireTicket = None,
         group: GroupOptions | None = None,
     ) -> VecReader[T]:
-        """A replicated vector of ``item``."""
-        machine: VecMachine[T] = VecMachine(_store(store), item, writer=not reader)
-        replica = self._open(machine, reader, require_ticket, group)
-        return (VecReader if reader else VecWriter)(replica, self._release)
+        """A replicated vector of ``item`` this node only reads."""
+        machine: VecMachine[T] = VecMachine(_store(store), item, writer=False)
+        return VecReader(self._open(machine, True, require_ticket, group), self._release)
 
-    @overload
     def set(
         self,
         store: str | StoreId,
         *,
         item: type[T],
-        reader: Literal[False] = False,
         require_ticket: RequireTicket = None,
         group: GroupOptions | None = None,
-    ) -> SetWriter[T]: ...
-    @overload
-    def set(
+    ) -> SetWriter[T]:
+        """A replicated set of ``item`` (a hashable type) this node writes."""
+        machine: SetMachine[T] = SetMachine(_store(store), item, writer=True)
+        return SetWriter(self._open(machine, False, require_ticket, group), self._release)
+
+    def set_reader(
         self,
         store: str | StoreId,
         *,
         item: type[T],
-        reader: Literal[True],
-        require_ticket: RequireTicket = None,
-        group: GroupOptions | None = None,
-    ) -> SetReader[T]: ...
-    def set(
-        self,
-        store: str | StoreId,
-        *,
-        item: type[T],
-        reader: bool = False,
         require_ticket: RequireTicket = None,
         group: GroupOptions | None = None,
     ) -> SetReader[T]:
-        """A replicated set of ``item`` (a hashable type)."""
-        machine: SetMachine[T] = SetMachine(_store(store), item, writer=not reader)
-        replica = self._open(machine, reader, require_ticket, group)
-        return (SetReader if reader else SetWriter)(replica, self._release)
+        """A replicated set of ``item`` this node only reads."""
+        machine: SetMachine[T] = SetMachine(_store(store), item, writer=False)
+        return SetReader(self._open(machine, True, require_ticket, group), self._release)
 
-    @overload
     def cell(
         self,
         store: str | StoreId,
         *,
         value: type[T],
-        reader: Literal[False] = False,
         require_ticket: RequireTicket = None,
         group: GroupOptions | None = None,
-    ) -> CellWriter[T]: ...
-    @overload
-    def cell(
+    ) -> CellWriter[T]:
+        """A replicated single ``value`` this node writes: every write replaces it."""
+        machine: CellMachine[T] = CellMachine(_store(store), value, writer=True)
+        return CellWriter(self._open(machine, False, require_ticket, group), self._release)
+
+    def cell_reader(
         self,
         store: str | StoreId,
         *,
         value: type[T],
-        reader: Literal[True],
-        require_ticket: RequireTicket = None,
-        group: GroupOptions | None = None,
-    ) -> CellReader[T]: ...
-    def cell(
-        self,
-        store: str | StoreId,
-        *,
-        value: type[T],
-        reader: bool = False,
         require_ticket: RequireTicket = None,
         group: GroupOptions | None = None,
     ) -> CellReader[T]:
-        """A replicated single ``value``: every write replaces it."""
-        machine: CellMachine[T] = CellMachine(_store(store), value, writer=not reader)
-        replica = self._open(machine, reader, require_ticket, group)
-        return (CellReader if reader else CellWriter)(replica, self._release)
+        """A replicated single ``value`` this node only reads."""
+        machine: CellMachine[T] = CellMachine(_store(store), value, writer=False)
+        return CellReader(self._open(machine, True, require_ticket, group), self._release)
 
-    @overload
     def once(
         self,
         store: str | StoreId,
         *,
         value: type[T],
-        reader: Literal[False] = False,
         require_ticket: RequireTicket = None,
         group: GroupOptions | None = None,
-    ) -> OnceWriter[T]: ...
-    @overload
-    def once(
+    ) -> OnceWriter[T]:
+        """A replicated write-once ``value`` this node writes: the first committed write
+        stays."""
+        machine: OnceMachine[T] = OnceMachine(_store(store), value, writer=True)
+        return OnceWriter(self._open(machine, False, require_ticket, group), self._release)
+
+    def once_reader(
         self,
         store: str | StoreId,
         *,
         value: type[T],
-        reader: Literal[True],
-        require_ticket: RequireTicket = None,
-        group: GroupOptions | None = None,
-    ) -> OnceReader[T]: ...
-    def once(
-        self,
-        store: str | StoreId,
-        *,
-        value: type[T],
-        reader: bool = False,
         require_ticket: RequireTicket = None,
         group: GroupOptions | None = None,
     ) -> OnceReader[T]:
-        """A replicated write-once ``value``: the first committed write stays."""
-        machine: OnceMachine[T] = OnceMachine(_store(store), value, writer=not reader)
-        replica = self._open(machine, reader, require_ticket, group)
-        return (OnceReader if reader else OnceWriter)(replica, self._release)
+        """A replicated write-once ``value`` this node only reads."""
+        machine: OnceMachine[T] = OnceMachine(_store(store), value, writer=False)
+        return OnceReader(self._open(machine, True, require_ticket, group), self._release)
 
-    @overload
     def priority_queue(
         self,
         store: str | StoreId,
@@ -250,12 +204,19 @@ class Collections:
         key: type[K],
         value: type[V],
         capacity: int | None = None,
-        reader: Literal[False] = False,
         require_ticket: RequireTicket = None,
         group: GroupOptions | None = None,
-    ) -> PriorityQueueWriter[P, K, V]: ...
-    @overload
-    def priority_queue(
+    ) -> PriorityQueueWriter[P, K, V]:
+        """A replicated double-ended priority queue of ``(priority, key, value)`` entries this
+        node writes, bounded to ``capacity`` entries if given (part of the group's
+        identity)."""
+        machine: PriorityQueueMachine[P, K, V] = PriorityQueueMachine(
+            _store(store), priority, key, value, capacity=capacity, writer=True
+        )
+        replica = self._open(machine, False, require_ticket, group)
+        return PriorityQueueWriter(replica, self._release)
+
+    def priority_queue_reader(
         self,
         store: str | StoreId,
         *,
@@ -263,29 +224,16 @@ class Collections:
         key: type[K],
         value: type[V],
         capacity: int | None = None,
-        reader: Literal[True],
-        require_ticket: RequireTicket = None,
-        group: GroupOptions | None = None,
-    ) -> PriorityQueueReader[P, K, V]: ...
-    def priority_queue(
-        self,
-        store: str | StoreId,
-        *,
-        priority: type[P],
-        key: type[K],
-        value: type[V],
-        capacity: int | None = None,
-        reader: bool = False,
         require_ticket: RequireTicket = None,
         group: GroupOptions | None = None,
     ) -> PriorityQueueReader[P, K, V]:
-        """A replicated double-ended priority queue of ``(priority, key, value)`` entries,
-        bounded to ``capacity`` entries if given (part of the group's identity)."""
+        """A replicated double-ended priority queue this node only reads (``capacity`` must
+        match the writers')."""
         machine: PriorityQueueMachine[P, K, V] = PriorityQueueMachine(
-            _store(store), priority, key, value, capacity=capacity, writer=not reader
+            _store(store), priority, key, value, capacity=capacity, writer=False
         )
-        replica = self._open(machine, reader, require_ticket, group)
-        return (PriorityQueueReader if reader else PriorityQueueWriter)(replica, self._release)
+        replica = self._open(machine, True, require_ticket, group)
+        return PriorityQueueReader(replica, self._release)
 
     # -- replicas -----------------------------------------------------------------------------
 

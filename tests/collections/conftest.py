@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from node.collections.api import Collections
+from node.collections import Collections
 
 from .fake_group import FakeGroups, FakeNet
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 
 import node.collections
-from node.collections import CollectionError, type_name
+from node.collections import CollectionError, Collections, type_name
 from node.errors import MosaikError
 
 EXPECTED = {
@@ -17,12 +17,23 @@ EXPECTED = {
     "StoreConflict", "VecMachine", "VecReader", "VecWriter", "Version", "type_name",
 }  # fmt: skip
 
+# each kind opens as a writer (``map``) or a reader (``map_reader``)
+OPENERS = {
+    "map", "map_reader", "vec", "vec_reader", "set", "set_reader", "cell", "cell_reader",
+    "once", "once_reader", "priority_queue", "priority_queue_reader",
+}  # fmt: skip
+
 
 def test_exported_names_are_pinned() -> None:
     assert set(node.collections.__all__) == EXPECTED
     for name in EXPECTED:
         assert getattr(node.collections, name) is not None
     assert issubclass(CollectionError, MosaikError)
+
+
+def test_collections_methods_are_pinned() -> None:
+    public = {name for name in vars(Collections) if not name.startswith("_")}
+    assert public == OPENERS | {"statistics", "close"}
 
 
 class Inner(msgspec.Struct, frozen=True):

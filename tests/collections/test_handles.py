@@ -8,8 +8,14 @@ import asyncio
 import msgspec
 import pytest
 
-from node.collections import CollectionClosed, GroupOptions, InvalidValue, StoreConflict, Version
-from node.collections.api import Collections
+from node.collections import (
+    CollectionClosed,
+    Collections,
+    GroupOptions,
+    InvalidValue,
+    StoreConflict,
+    Version,
+)
 from node.groups import ConsensusConfig
 from node.groups.errors import Offline
 from node.primitives import Digest
@@ -36,7 +42,7 @@ async def test_map_writer_and_reader_on_two_nodes(fake_nodes, fake_groups) -> No
     last = await writer.remove_many(["carol"])
     assert writer.items() == [("alice", 100), ("bob", 6)]
 
-    reader = b.map("balances", key=str, value=int, reader=True)
+    reader = b.map_reader("balances", key=str, value=int)
     await reader.when.reaches(last)
     assert reader.get("bob") == 6 and reader.get("nobody") is None
     assert reader.contains_key("alice") and "carol" not in reader
@@ -52,6 +58,32 @@ async def test_map_writer_and_reader_on_two_nodes(fake_nodes, fake_groups) -> No
     await writer.insert("dave", 1)  # rebuild after clear
     await reader.when.reaches(writer.version)
     assert reader.items() == [("dave", 1)]
+
+
+OPENERS = {
+    "map": {"key": str, "value": int},
+    "vec": {"item": int},
+    "set": {"item": int},
+    "cell": {"value": int},
+    "once": {"value": int},
+    "priority_queue": {"priority": int, "key": str, "value": int},
+}
+
+
+@pytest.mark.parametrize("kind", sorted(OPENERS))
+async def test_each_kind_opens_a_writer_or_a_reader(kind, fake_nodes, fake_groups) -> None:
+    a, b = fake_nodes(), fake_nodes()
+    params = OPENERS[kind]
+    writer = getattr(a, kind)(kind, **params)
+    reader = getattr(b, f"{kind}_reader")(kind, **params)
+    assert type(writer).__name__.endswith("Writer") and type(reader).__name__.endswith("Reader")
+    assert isinstance(writer, type(reader)) and not isinstance(reader, type(writer))
+    assert type(writer).__module__ == type(writer._machine).__module__  # one module per kind
+    await asyncio.gather(writer._replica.group(), reader._replica.group())  # joined
+    assert fake_groups.member(writer._machine).voter
+    assert not fake_groups.member(reader._machine).voter
+    with pytest.raises(TypeError):
+        getattr(a, kind)(f"{kind}-2", reader=True, **params)  # readers have their own opener
 
 
 async def test_vec_surface(fake_nodes) -> None:
@@ -111,7 +143,7 @@ async def test_cell_surface(fake_nodes) -> None:
 async def test_once_keeps_the_first_write_and_await_value(fake_nodes) -> None:
     a, b = fake_nodes(), fake_nodes()
     writer = a.once("genesis", value=Order)
-    watcher = b.once("genesis", value=Order, reader=True)
+    watcher = b.once_reader("genesis", value=Order)
     waiting = asyncio.create_task(watcher.await_value())
     await writer.when.online()
     await writer.write(Order("buy", 1))
@@ -171,7 +203,7 @@ async def test_empty_batches_propose_nothing(fake_nodes, fake_groups) -> None:
 async def test_reaches_and_updated_wait_for_the_local_replica(fake_nodes, fake_groups) -> None:
     a, b = fake_nodes(), fake_nodes()
     writer = a.map("m", key=str, value=int)
-    reader = b.map("m", key=str, value=int, reader=True)
+    reader = b.map_reader("m", key=str, value=int)
     await reader.when.online()
     member = fake_groups.member(reader._machine)
     member.hold()
@@ -191,7 +223,7 @@ async def test_reaches_and_updated_wait_for_the_local_replica(fake_nodes, fake_g
 async def test_handles_of_one_store_share_one_replica(fake_nodes, fake_groups) -> None:
     node = fake_nodes()
     writer = node.map("shared", key=str, value=int)
-    reader = node.map("shared", key=str, value=int, reader=True)
+    reader = node.map_reader("shared", key=str, value=int)
     await writer.insert("a", 1)
     assert reader.get("a") == 1
     await writer.when.online()
@@ -201,7 +233,7 @@ async def test_handles_of_one_store_share_one_replica(fake_nodes, fake_groups) -
     assert len(fake_groups.joined) == 2
 
     late = fake_nodes()
-    late.map("solo", key=str, value=int, reader=True)
+    late.map_reader("solo", key=str, value=int)
     with pytest.raises(StoreConflict, match="reader"):
         late.map("solo", key=str, value=int)
 
@@ -234,7 +266,7 @@ async def test_tickets_pass_to_the_group_and_must_agree(fake_nodes, fake_groups)
     await gated.when.online()
     (member,) = fake_groups.joined
     assert [v.signature() for v in member.options["require_ticket"]] == [Digest.from_name("a")]
-    node.cell("gated", value=int, require_ticket=[Validator("a")], reader=True)
+    node.cell_reader("gated", value=int, require_ticket=[Validator("a")])
     with pytest.raises(StoreConflict, match="ticket"):
         node.cell("gated", value=int, require_ticket=Validator("b"))
     with pytest.raises(StoreConflict, match="ticket"):
@@ -242,7 +274,7 @@ async def test_tickets_pass_to_the_group_and_must_agree(fake_nodes, fake_groups)
 
 
 async def test_a_group_of_only_readers_stays_offline(fake_nodes) -> None:
-    reader = fake_nodes().vec("quiet", item=int, reader=True)
+    reader = fake_nodes().vec_reader("quiet", item=int)
     with pytest.raises(TimeoutError):
         async with asyncio.timeout(0.05):
             await reader.when.online()
@@ -251,7 +283,7 @@ async def test_a_group_of_only_readers_stays_offline(fake_nodes) -> None:
 async def test_offline_and_join_errors_reach_the_writer(fake_nodes, fake_groups) -> None:
     a, b = fake_nodes(), fake_nodes()
     writer = a.vec("v", item=int)
-    reader = b.vec("v", item=int, reader=True)
+    reader = b.vec_reader("v", item=int)
     await writer.push_back(1)
     await writer.close()
     async with asyncio.timeout(deadline(2)):
@@ -268,7 +300,7 @@ async def test_offline_and_join_errors_reach_the_writer(fake_nodes, fake_groups)
 async def test_close_releases_and_later_use_fails(fake_nodes, fake_groups) -> None:
     node: Collections = fake_nodes()
     writer = node.map("m", key=str, value=int)
-    reader = node.map("m", key=str, value=int, reader=True)
+    reader = node.map_reader("m", key=str, value=int)
     await writer.insert("a", 1)
     (member,) = fake_groups.joined
     await reader.close()
@@ -298,7 +330,7 @@ async def test_metrics_report_size_and_syncs(fake_nodes) -> None:
     a, b = fake_nodes(), fake_nodes()
     writer = a.set("tags", item=str)
     await writer.extend(["x", "y", "z"])
-    reader = b.set("tags", item=str, reader=True)  # joins late: installs a snapshot
+    reader = b.set_reader("tags", item=str)  # joins late: installs a snapshot
     await reader.when.online()
     store = Digest.from_name("tags").short()
     text = b._net.metrics.exposition().decode()
@@ -331,6 +363,6 @@ async def test_group_options_pass_to_the_join_and_must_agree(fake_groups) -> Non
         }
         assert second.options["max_voters"] == 3 and second.options["consensus"] is None
         with pytest.raises(StoreConflict, match="group options"):
-            node.map("opts", key=str, value=int, reader=True, group=GroupOptions())
+            node.map_reader("opts", key=str, value=int, group=GroupOptions())
     finally:
         await node.close()

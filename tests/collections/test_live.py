@@ -56,13 +56,13 @@ async def test_every_type_replicates_to_a_reader(node: Node) -> None:
     await q.extend([(3, "c", ""), (1, "a", ""), (2, "b", "")])
     await q.update_value("b", "B")
 
-    rm = b.map("m", key=str, value=int, reader=True, group=FAST_GROUP)
-    rv = b.vec("v", item=Msg, reader=True, group=FAST_GROUP)
-    rs = b.set("s", item=str, reader=True, group=FAST_GROUP)
-    rc = b.cell("c", value=str, reader=True, group=FAST_GROUP)
-    ro = b.once("o", value=int, reader=True, group=FAST_GROUP)
-    rq = b.priority_queue(
-        "q", priority=int, key=str, value=str, capacity=2, reader=True, group=FAST_GROUP
+    rm = b.map_reader("m", key=str, value=int, group=FAST_GROUP)
+    rv = b.vec_reader("v", item=Msg, group=FAST_GROUP)
+    rs = b.set_reader("s", item=str, group=FAST_GROUP)
+    rc = b.cell_reader("c", value=str, group=FAST_GROUP)
+    ro = b.once_reader("o", value=int, group=FAST_GROUP)
+    rq = b.priority_queue_reader(
+        "q", priority=int, key=str, value=str, capacity=2, group=FAST_GROUP
     )
     async with asyncio.timeout(deadline(15)):
         for writer, reader in [(m, rm), (v, rv), (s, rs), (c, rc), (o, ro), (q, rq)]:
@@ -85,7 +85,7 @@ async def test_late_readers_catch_up_and_follow(node: Node) -> None:
     for _ in range(2):
         _, b = await node()
         nodes.append(b)
-        readers.append(b.map("scores", key=str, value=int, reader=True, group=COMPACTING))
+        readers.append(b.map_reader("scores", key=str, value=int, group=COMPACTING))
     last = await writer.insert("late", 99)
     async with asyncio.timeout(deadline(15)):
         for reader in readers:
@@ -148,7 +148,7 @@ async def test_snapshot_sync_of_100k_items_with_writes_during_the_sync(node: Nod
     for start in range(0, 100_000, 10_000):
         await writer.extend((f"k{i}", i) for i in range(start, start + 10_000))
     _, b = await node(transport=small_frames)
-    reader = b.map("big", key=str, value=int, reader=True, group=options)
+    reader = b.map_reader("big", key=str, value=int, group=options)
 
     async def keep_writing() -> Version:
         version = writer.version
@@ -190,7 +190,7 @@ async def test_readers_never_lead_and_alone_never_come_online(node: Node) -> Non
     _, b = await node()
     _, c = await node()
     writer = a.cell("leader-test", value=int, group=FAST_GROUP)
-    readers = [n.cell("leader-test", value=int, reader=True, group=FAST_GROUP) for n in (b, c)]
+    readers = [n.cell_reader("leader-test", value=int, group=FAST_GROUP) for n in (b, c)]
     version = await writer.write(1)
     for reader in readers:
         await reader.when.reaches(version)
@@ -202,7 +202,7 @@ async def test_readers_never_lead_and_alone_never_come_online(node: Node) -> Non
         assert reader.read() == 1  # reads of the last replicated state still work
 
     _, d = await node()
-    only = d.vec("readers-only", item=int, reader=True, group=FAST_GROUP)
+    only = d.vec_reader("readers-only", item=int, group=FAST_GROUP)
     with pytest.raises(TimeoutError):
         async with asyncio.timeout(5 * FAST.election_timeout):
             await only.when.online()
@@ -218,11 +218,11 @@ async def test_ticket_gated_collection(node: Node) -> None:
         )
     writer = nets[0][1].map("vault", key=str, value=int, require_ticket=validator, group=FAST_GROUP)
     await writer.insert("gold", 1)
-    member = nets[1][1].map(
-        "vault", key=str, value=int, reader=True, require_ticket=validator, group=FAST_GROUP
+    member = nets[1][1].map_reader(
+        "vault", key=str, value=int, require_ticket=validator, group=FAST_GROUP
     )
-    outsider = nets[2][1].map(
-        "vault", key=str, value=int, reader=True, require_ticket=validator, group=FAST_GROUP
+    outsider = nets[2][1].map_reader(
+        "vault", key=str, value=int, require_ticket=validator, group=FAST_GROUP
     )
     async with asyncio.timeout(deadline(15)):
         await member.when.reaches(writer.version)
@@ -237,7 +237,7 @@ async def test_readers_go_offline_once_every_writer_has_left(node: Node) -> None
     two = GroupOptions(consensus=FAST, bootstrap_expect=2)
     nodes = [await node() for _ in range(3)]
     writers = [c.map("roster", key=str, value=int, group=two) for _, c in nodes[:2]]
-    reader = nodes[2][1].map("roster", key=str, value=int, reader=True, group=two)
+    reader = nodes[2][1].map_reader("roster", key=str, value=int, group=two)
     async with asyncio.timeout(deadline(20)):
         await asyncio.gather(*(w.when.online() for w in writers))
         version = await writers[0].insert("alice", 1)
