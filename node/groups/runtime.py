@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
 from node._tasks import TaskScope
 from node.errors import DecodeError
@@ -421,6 +421,8 @@ class GroupRuntime:
                     core.transfer_leader(target)
                 except RaftError as exc:
                     log.debug("group %s: %s", self.name, exc)
+            case _:
+                assert_never(item)
 
     def _propose(self, datas: tuple[bytes, ...]) -> Assignment:
         """Append ``datas`` at consecutive indices (``NotLeader``, ``ProposalDropped``)."""
