@@ -12,31 +12,30 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from node.groups.errors import CommandsNotApplied, GroupTerminated, Offline
+from node.groups.inputs import ConfirmRead, Propose
 from node.groups.pending import Assignment, Executed, Overwritten
+from node.groups.ports import ClientHost
 from node.groups.raft import NotLeader, ProposalDropped
 from node.groups.wire import Forward
 from node.primitives import PeerId, encode
 
-if TYPE_CHECKING:
-    from node.groups.runtime import GroupRuntime
-
 _RETRY_PAUSE = 0.02
 
 
-async def assign(rt: GroupRuntime, datas: Sequence[bytes], commands: Sequence[Any]) -> Assignment:
+async def assign(rt: ClientHost, datas: Sequence[bytes], commands: Sequence[Any]) -> Assignment:
     """Until a leader appended ``datas`` (in order, at consecutive indices)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + rt.config.forward_timeout
     while True:
         _check(rt, commands)
-        leader = rt.core.leader
+        leader = rt.leader
         try:
-            if leader == rt.node.peer_id:
+            if leader == rt.peer_id:
                 return await _propose(rt, datas)
-            if leader is not None and leader in rt.links:
+            if leader is not None and rt.linked(leader):
                 return await _forward(rt, leader, datas, commands, deadline)
         except (NotLeader, ProposalDropped):
             pass
@@ -52,29 +51,14 @@ async def assign(rt: GroupRuntime, datas: Sequence[bytes], commands: Sequence[An
             pass
 
 
-async def _propose(rt: GroupRuntime, datas: Sequence[bytes]) -> Assignment:
+async def _propose(rt: ClientHost, datas: Sequence[bytes]) -> Assignment:
     future: asyncio.Future[Assignment] = asyncio.get_running_loop().create_future()
-
-    def propose() -> None:
-        if future.done():
-            return
-        core = rt.core
-        try:
-            first = core.propose(datas[0])
-            for data in datas[1:]:
-                core.propose(data)
-        except (NotLeader, ProposalDropped) as exc:
-            future.set_exception(exc)
-            return
-        rt.stats.proposals += len(datas)
-        future.set_result(Assignment(first, core.term))
-
-    rt.enqueue(propose)
+    rt.submit(Propose(tuple(datas), future))
     return await future
 
 
 async def _forward(
-    rt: GroupRuntime,
+    rt: ClientHost,
     leader: Any,
     datas: Sequence[bytes],
     commands: Sequence[Any],
@@ -82,7 +66,7 @@ async def _forward(
 ) -> Assignment:
     request, future = rt.pending.forward()
     try:
-        rt.links.send(leader, encode(Forward(request, tuple(datas))))
+        rt.send(leader, encode(Forward(request, tuple(datas))))
         rt.stats.forwarded += len(datas)
         try:
             async with asyncio.timeout_at(deadline):
@@ -100,7 +84,7 @@ async def _forward(
 
 
 async def execute(
-    rt: GroupRuntime, datas: Sequence[bytes], commands: Sequence[Any]
+    rt: ClientHost, datas: Sequence[bytes], commands: Sequence[Any]
 ) -> list[Executed]:
     """Until every command is applied locally; their indices and results, in order."""
     results: list[Executed | None] = [None] * len(datas)
@@ -132,24 +116,15 @@ async def execute(
     return [r for r in results if r is not None]
 
 
-async def read_barrier(rt: GroupRuntime) -> None:
+async def read_barrier(rt: ClientHost) -> None:
     """Until the local state machine reflects every write committed before this call."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + rt.config.query_timeout
     while True:
         rt.check_running()
         context, future = rt.pending.read()
-
-        def issue(context: bytes = context, future: asyncio.Future[int] = future) -> None:
-            try:
-                rt.core.read_index(context)
-            except NotLeader as exc:
-                rt.pending.read_done(context)
-                if not future.done():
-                    future.set_exception(exc)
-
-        rt.enqueue(issue)
-        leader = rt.core.leader
+        rt.submit(ConfirmRead(context, future))
+        leader = rt.leader
         try:
             # A read lost with a leader change never completes: ask again after a while.
             async with asyncio.timeout(min(deadline - loop.time(), rt.config.election_timeout)):
@@ -169,13 +144,13 @@ async def read_barrier(rt: GroupRuntime) -> None:
             raise Offline(f"no leader confirmed the read within {rt.config.query_timeout:g} s")
 
 
-def _check(rt: GroupRuntime, commands: Sequence[Any]) -> None:
+def _check(rt: ClientHost, commands: Sequence[Any]) -> None:
     try:
         rt.check_running()
     except GroupTerminated as exc:
         raise GroupTerminated(str(exc), commands) from None
 
 
-def _moved_from(rt: GroupRuntime, leader: PeerId | None) -> Callable[[], bool]:
+def _moved_from(rt: ClientHost, leader: PeerId | None) -> Callable[[], bool]:
     """True once a leader other than ``leader`` is known."""
-    return lambda: rt.core.leader not in (None, leader)
+    return lambda: rt.leader not in (None, leader)

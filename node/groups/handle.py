@@ -51,29 +51,29 @@ class Group:
 
     @property
     def leader(self) -> PeerId | None:
-        return self._rt.core.leader
+        return self._rt.leader
 
     @property
     def is_leader(self) -> bool:
-        return self._rt.core.role is Role.LEADER
+        return self._rt.role is Role.LEADER
 
     @property
     def role(self) -> Role:
-        return self._rt.core.role
+        return self._rt.role
 
     @property
     def term(self) -> int:
-        return self._rt.core.term
+        return self._rt.term
 
     @property
     def members(self) -> Membership:
         """The latest configuration in the local log: voters and learners."""
-        return self._rt.core.membership
+        return self._rt.membership
 
     @property
     def committed(self) -> int:
         """The local commit index."""
-        return self._rt.core.commit_index
+        return self._rt.commit_index
 
     @property
     def applied(self) -> int:
@@ -82,9 +82,9 @@ class Group:
 
     @property
     def log_position(self) -> LogPosition:
-        core = self._rt.core
-        last = core.last_index
-        return LogPosition(last, core.term_at(last) or 0)
+        rt = self._rt
+        last = rt.last_index
+        return LogPosition(last, rt.term_at(last) or 0)
 
     @property
     def online(self) -> bool:
@@ -92,7 +92,7 @@ class Group:
         return self._rt.online
 
     def status(self) -> dict[str, Any]:
-        return group_status(self._rt)
+        return self._rt.status()
 
     # -- commands -----------------------------------------------------------------------------
 
@@ -193,28 +193,26 @@ class When:
     async def leader_elected(self) -> PeerId:
         """Until a leader is known; returns it."""
         rt = self._rt
-        await rt.wait_for(lambda: rt.core.leader is not None)
-        leader = rt.core.leader
+        await rt.wait_for(lambda: rt.leader is not None)
+        leader = rt.leader
         assert leader is not None
         return leader
 
     async def leader_changed(self) -> PeerId | None:
         """Until the known leader differs from the one known now; returns the new one."""
         rt = self._rt
-        current = rt.core.leader
-        await rt.wait_for(lambda: rt.core.leader != current)
-        return rt.core.leader
+        current = rt.leader
+        await rt.wait_for(lambda: rt.leader != current)
+        return rt.leader
 
     async def is_leader(self) -> None:
         rt = self._rt
-        await rt.wait_for(lambda: rt.core.role is Role.LEADER)
+        await rt.wait_for(lambda: rt.role is Role.LEADER)
 
     async def is_follower(self) -> None:
         """Until this node follows a known leader."""
         rt = self._rt
-        await rt.wait_for(
-            lambda: rt.core.role is Role.FOLLOWER and rt.core.leader not in (None, rt.node.peer_id)
-        )
+        await rt.wait_for(lambda: rt.role is Role.FOLLOWER and rt.leader not in (None, rt.peer_id))
 
     async def online(self) -> None:
         """Until a leader is known and this node is in the configuration."""
@@ -239,29 +237,6 @@ class Committed:
         """Until the local state machine applied ``index`` (read-your-writes across nodes)."""
         rt = self._rt
         await rt.wait_for(lambda: rt.applied >= index)
-
-
-def group_status(rt: GroupRuntime) -> dict[str, Any]:
-    core = rt.core
-    membership = core.membership
-    status: dict[str, Any] = {
-        "group_id": rt.gid.hex(),
-        "role": core.role.value,
-        "term": core.term,
-        "leader": core.leader.hex() if core.leader else None,
-        "voters": [p.hex() for p in membership.voters],
-        "learners": [p.hex() for p in membership.learners],
-        "commit_index": core.commit_index,
-        "applied_index": rt.applied,
-        "last_index": core.last_index,
-        "cluster": rt.lineage.cluster.id.hex() if rt.lineage.cluster.id else None,
-        "rivals": sorted({c.hex() for c in rt.lineage.rivals.values()}),
-        "refused_by": {p.hex(): reason for p, reason in sorted(rt.links.refusals.items())},
-    }
-    describe = getattr(rt.machine, "status", None)
-    if callable(describe):
-        status["state"] = describe()
-    return status
 
 
 def _type_name(typ: Any) -> str:

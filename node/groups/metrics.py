@@ -93,20 +93,20 @@ class GroupsCollector(Collector):
         )
         for rt in runtimes:
             labels = [self._network, rt.gid.short()]
-            core = rt.core
-            gauges["term"].add_metric(labels, core.term)
-            gauges["leader"].add_metric(labels, 1 if core.role is Role.LEADER else 0)
+            membership = rt.membership
+            gauges["term"].add_metric(labels, rt.term)
+            gauges["leader"].add_metric(labels, 1 if rt.role is Role.LEADER else 0)
             for role in Role:
-                gauges["role"].add_metric([*labels, role.value], 1 if core.role is role else 0)
-            gauges["commit"].add_metric(labels, core.commit_index)
+                gauges["role"].add_metric([*labels, role.value], 1 if rt.role is role else 0)
+            gauges["commit"].add_metric(labels, rt.commit_index)
             gauges["applied"].add_metric(labels, rt.applied)
-            gauges["voters"].add_metric(labels, len(core.membership.voters))
-            gauges["learners"].add_metric(labels, len(core.membership.learners))
+            gauges["voters"].add_metric(labels, len(membership.voters))
+            gauges["learners"].add_metric(labels, len(membership.learners))
             gauges["rivals"].add_metric(labels, len(set(rt.lineage.rivals.values())))
             for name, (_, attr) in _COUNTERS.items():
                 counters[name].add_metric(labels, getattr(rt.stats, attr))
-            frames.add_metric(labels, rt.links.frames_sent)
-            dropped.add_metric(labels, rt.links.frames_dropped)
+            frames.add_metric(labels, rt.frames_sent)
+            dropped.add_metric(labels, rt.frames_dropped)
             if isinstance(rt.storage, SqliteStorage):
                 statistics = rt.storage.statistics()
                 gauges["fsync_p50"].add_metric(labels, statistics.commit_p50)

@@ -1,17 +1,19 @@
 """The shell of one group on one node: drives the Raft core over the transport.
 
 One driver task owns the core. Everything else (frames from peers, proposals, reads, ticks of
-the Raft clock, catalog changes) only queues an input and wakes it; the driver steps the
-queued inputs, then handles each ``Ready`` in the order its fields demand: persist (in a
-worker thread for SQLite, so the loop keeps receiving meanwhile: whatever arrives during one
-fsync goes into the next, which is the group commit), restore a received snapshot, apply
-committed entries, answer confirmed reads, send messages, ``advance``.
+the Raft clock, catalog changes) only queues an input and wakes it; the driver applies the
+queued inputs (typed records of ``inputs``, in one ``match``: ``_apply_input``), then handles
+each ``Ready`` in the order its fields demand: persist (in a worker thread for SQLite, so the
+loop keeps receiving meanwhile: whatever arrives during one fsync goes into the next, which is
+the group commit), restore a received snapshot, apply committed entries, answer confirmed
+reads, send messages, ``advance``.
 
 Membership follows discovery (``peers``, ``membership``): an empty node forms the first
 configuration only as ``first_configuration`` decides; a leader proposes one change at a time
 as ``next_change`` decides, on every tick. Lineages (whose messages may be stepped, rival
 clusters) are ``lineage``'s business; what a group says to its peers is in ``exchange``;
-callers' commands and reads go through ``client``.
+callers' commands and reads go through ``client``. Those see the runtime only through the
+Protocols of ``ports``.
 """
 
 from __future__ import annotations
@@ -25,20 +27,28 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, assert_never
 
 from node._tasks import TaskScope
-from node.discovery import CatalogSnapshot, PeerInfo
 from node.errors import DecodeError
 from node.groups import ids
 from node.groups.config import ConsensusConfig
 from node.groups.errors import GroupTerminated
 from node.groups.exchange import Exchange
+from node.groups.inputs import (
+    ConfirmRead,
+    ForwardReceived,
+    Input,
+    LinkLost,
+    MessageReceived,
+    Propose,
+    TransferLeadership,
+)
 from node.groups.lineage import Lineage, SnapshotEnvelope, envelope_decoder, scan_lineage
-from node.groups.links import Connect
 from node.groups.membership import MembershipView, first_configuration, next_change
 from node.groups.peers import GroupPeers
-from node.groups.pending import Pending
+from node.groups.pending import Assignment, Pending
+from node.groups.ports import NodeContext
 from node.groups.raft import (
     ConfChangeKind,
     CorruptStorage,
@@ -47,6 +57,7 @@ from node.groups.raft import (
     HardState,
     InvalidConfChange,
     LeadershipPreference,
+    Membership,
     MemoryStorage,
     Message,
     NotLeader,
@@ -63,32 +74,19 @@ from node.groups.raft import (
 )
 from node.groups.state_machine import ApplyContext, StateMachine
 from node.groups.stats import GroupStats
-from node.groups.wire import ClusterChanged, ClusterState
+from node.groups.wire import (
+    ClusterChanged,
+    ClusterState,
+    Forward,
+    ForwardAccepted,
+    ForwardRefused,
+    Hello,
+)
 from node.primitives import Decoder, Digest, GroupId, PeerId, encode
 from node.tickets import TicketValidator
+from node.transport import FramedStream
 
 log = logging.getLogger("mosaik.groups")
-
-
-class DiscoveryView(Protocol):
-    """The part of ``net.discovery`` a group uses."""
-
-    @property
-    def catalog(self) -> CatalogSnapshot: ...
-
-    def peer_info(self, peer: PeerId) -> PeerInfo | None: ...
-
-    async def sync_with(self, peer: PeerId) -> int: ...
-
-    async def changed(self) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class NodeContext:
-    peer_id: PeerId
-    discovery: DiscoveryView
-    connect: Connect
-    max_frame: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +105,11 @@ class GroupSpec:
 
 
 class GroupRuntime:
-    """One group on this node; shared by every handle of the group on the node."""
+    """One group on this node; shared by every handle of the group on the node.
+
+    It is the ``ExchangeHost`` of its exchange and the ``ClientHost`` of ``client``'s calls
+    (``ports``); handles read it through its properties.
+    """
 
     def __init__(self, node: NodeContext, spec: GroupSpec, storage: Storage, *, owns: bool) -> None:
         self.node = node
@@ -116,24 +118,34 @@ class GroupRuntime:
         self.name = spec.gid.short()
         self.machine = spec.machine
         self.config = spec.consensus
-        self.storage = storage
+        self._storage = storage
         self._owns_storage = owns
         self._raft_config = spec.consensus.raft_config(spec.preference)
         self._rng = random.Random()
-        self.core = RaftNode(node.peer_id, storage, self._raft_config, self._rng)
+        self._core = RaftNode(node.peer_id, storage, self._raft_config, self._rng)
         self._commands = Decoder(spec.machine.command_type)
         self.stats = GroupStats()
-        self.pending = Pending()
+        self._pending = Pending()
         self.peers = GroupPeers(
             node.peer_id, spec.gid, ids.observer_marker(spec.gid), spec.validators
         )
         self.observer = not spec.preference.campaigns
         self.lineage = Lineage(ClusterState())
         self._tasks = TaskScope(f"group/{self.name}")
-        self.exchange = Exchange(self, self._tasks)
-        self.links = self.exchange.links
+        self._exchange = Exchange(
+            self,
+            node,
+            gid=spec.gid,
+            secret=spec.secret,
+            peers=self.peers,
+            pending=self._pending,
+            stats=self.stats,
+            scope=self._tasks,
+            name=self.name,
+        )
+        self._links = self._exchange.links
         self._executor = concurrent.futures.ThreadPoolExecutor(1, f"group-{self.name}")
-        self._inputs: deque[Callable[[], None]] = deque()
+        self._inputs: deque[Input] = deque()
         self._wake = asyncio.Event()
         self._changed = asyncio.Event()
         self._ticks = 0
@@ -149,7 +161,7 @@ class GroupRuntime:
     # -- lifetime -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        snapshot = self.storage.snapshot()
+        snapshot = self._storage.snapshot()
         if snapshot.index:
             try:
                 envelope = envelope_decoder.decode(snapshot.data)
@@ -159,11 +171,11 @@ class GroupRuntime:
             self.machine.restore(envelope.machine)
             self.lineage.set(ClusterState(envelope.cluster, envelope.has_data))
         else:
-            self.lineage.set(scan_lineage(self.storage))
+            self.lineage.set(scan_lineage(self._storage))
         self._applied = self._snapshot_index = snapshot.index
         self._tasks.spawn(self._drive(), "driver")
         self._tasks.spawn(self._tick(), "ticker")
-        replayed = self.core.commit_index  # what the log says was committed: apply it first
+        replayed = self._core.commit_index  # what the log says was committed: apply it first
         self._wake.set()
         try:
             await self.wait_for(lambda: self._applied >= replayed)
@@ -176,35 +188,35 @@ class GroupRuntime:
         """Hand leadership to an up-to-date voter if we lead, then stop."""
         if self.closed:
             return
-        if self.failure is None and self.core.role is Role.LEADER:
+        if self.failure is None and self._core.role is Role.LEADER:
             await self._transfer_before_close()
         self.closed = True
-        self.pending.fail_all(lambda: GroupTerminated("the group closed on this node"))
-        self.exchange.close()
+        self._pending.fail_all(lambda: GroupTerminated("the group closed on this node"))
+        self._exchange.close()
         await self._tasks.aclose()
         await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown)
-        if self._owns_storage and isinstance(self.storage, SqliteStorage):
-            self.storage.close()
+        if self._owns_storage and isinstance(self._storage, SqliteStorage):
+            self._storage.close()
         self._notify()
 
     async def _transfer_before_close(self) -> None:
-        progress = self.core.follower_progress()
-        voters = [p for p in self.core.membership.voters if p != self.node.peer_id]
-        live = [p for p in voters if p in progress and self.links.is_up(p)]
+        progress = self._core.follower_progress()
+        voters = [p for p in self._core.membership.voters if p != self.node.peer_id]
+        live = [p for p in voters if p in progress and self._links.is_up(p)]
         if not live:
             return
         target = max(live, key=lambda p: progress[p].match)
-        self.enqueue(lambda: self._try(lambda: self.core.transfer_leader(target)))
+        self.submit(TransferLeadership(target))
         try:
             async with asyncio.timeout(self.config.election_timeout):
-                await self.wait_for(lambda: self.core.role is not Role.LEADER)
+                await self.wait_for(lambda: self._core.role is not Role.LEADER)
         except TimeoutError:
             log.info("group %s: leadership transfer before close timed out", self.name)
 
     def _fail(self, exc: BaseException) -> None:
         log.error("group %s stopped: %s", self.name, exc, exc_info=exc)
         self.failure = exc
-        self.pending.fail_all(lambda: GroupTerminated(f"the group failed on this node: {exc}"))
+        self._pending.fail_all(lambda: GroupTerminated(f"the group failed on this node: {exc}"))
         self._notify()
 
     # -- state watching -----------------------------------------------------------------------
@@ -223,29 +235,116 @@ class GroupRuntime:
         if self.closed or self.failure is not None:
             raise GroupTerminated("the group is closed on this node")
 
+    # -- reading the state (handles, metrics, tests) -------------------------------------
+
+    @property
+    def core(self) -> RaftNode:
+        """The Raft core, for inspection: only the driver changes it."""
+        return self._core
+
+    @property
+    def storage(self) -> Storage:
+        return self._storage
+
+    @property
+    def pending(self) -> Pending:
+        return self._pending
+
+    @property
+    def peer_id(self) -> PeerId:
+        return self.node.peer_id
+
+    @property
+    def leader(self) -> PeerId | None:
+        return self._core.leader
+
+    @property
+    def role(self) -> Role:
+        return self._core.role
+
+    @property
+    def term(self) -> int:
+        return self._core.term
+
+    @property
+    def membership(self) -> Membership:
+        return self._core.membership
+
+    @property
+    def commit_index(self) -> int:
+        return self._core.commit_index
+
+    @property
+    def last_index(self) -> int:
+        return self._core.last_index
+
+    def term_at(self, index: int) -> int | None:
+        return self._core.term_at(index)
+
     @property
     def applied(self) -> int:
         return self._applied
 
     @property
     def online(self) -> bool:
-        return self.core.leader is not None and self.node.peer_id in self.core.membership
+        return self._core.leader is not None and self.node.peer_id in self._core.membership
+
+    @property
+    def cluster(self) -> ClusterState:
+        return self.lineage.cluster
+
+    @property
+    def frames_sent(self) -> int:
+        return self._links.frames_sent
+
+    @property
+    def frames_dropped(self) -> int:
+        return self._links.frames_dropped
+
+    def status(self) -> dict[str, Any]:
+        core = self._core
+        membership = core.membership
+        lineage = self.lineage
+        status: dict[str, Any] = {
+            "group_id": self.gid.hex(),
+            "role": core.role.value,
+            "term": core.term,
+            "leader": core.leader.hex() if core.leader else None,
+            "voters": [p.hex() for p in membership.voters],
+            "learners": [p.hex() for p in membership.learners],
+            "commit_index": core.commit_index,
+            "applied_index": self._applied,
+            "last_index": core.last_index,
+            "cluster": lineage.cluster.id.hex() if lineage.cluster.id else None,
+            "rivals": sorted({c.hex() for c in lineage.rivals.values()}),
+            "refused_by": {p.hex(): reason for p, reason in sorted(self._links.refusals.items())},
+        }
+        describe = getattr(self.machine, "status", None)
+        if callable(describe):
+            status["state"] = describe()
+        return status
+
+    # -- the peers' side (``exchange``) and the callers' (``client``) ----------------------
+
+    async def serve(self, peer: PeerId, stream: FramedStream, hello: Hello) -> None:
+        """Admit ``peer``'s inbound stream and read its frames until it ends."""
+        await self._exchange.serve(peer, stream, hello)
+
+    def accepts(self, peer: PeerId) -> bool:
+        return self.lineage.accepts(self.peers.clusters.get(peer))
+
+    def linked(self, peer: PeerId) -> bool:
+        return peer in self._links
+
+    def send(self, peer: PeerId, body: bytes) -> bool:
+        return self._links.send(peer, body)
 
     # -- inputs -------------------------------------------------------------------------------
 
-    def enqueue(self, action: Callable[[], None]) -> None:
-        self._inputs.append(action)
+    def submit(self, item: Input) -> None:
+        """Queue ``item`` for the driver, which applies it in ``_apply_input``."""
+        self._inputs.append(item)
         self._wake.set()
-
-    def step(self, msg: Message) -> None:
-        self._inputs.append(lambda: self.core.step(msg))
-        self._wake.set()
-
-    def _try(self, action: Callable[[], Any]) -> None:
-        try:
-            action()
-        except RaftError as exc:
-            log.debug("group %s: %s", self.name, exc)
 
     async def _tick(self) -> None:
         while True:
@@ -275,11 +374,11 @@ class GroupRuntime:
             self._refresh_peers()
         ticks, self._ticks = self._ticks, 0
         for _ in range(ticks):
-            self.core.tick()
+            self._core.tick()
         if ticks:
             await self._on_tick()
         self._step_inputs()
-        core = self.core
+        core = self._core
         while core.has_ready():
             await self._handle(core.ready())
             self._step_inputs()
@@ -290,13 +389,71 @@ class GroupRuntime:
     def _step_inputs(self) -> None:
         inputs = self._inputs
         while inputs:
-            inputs.popleft()()
+            self._apply_input(inputs.popleft())
+
+    def _apply_input(self, item: Input) -> None:
+        core = self._core
+        match item:
+            case MessageReceived(message):
+                core.step(message)
+            case ForwardReceived(peer, forward):
+                self._links.send(peer, encode(self._serve_forward(peer, forward)))
+            case LinkLost(peer):
+                core.report_unreachable(peer)
+            case Propose(datas, future):
+                if future.done():
+                    return
+                try:
+                    assignment = self._propose(datas)
+                except (NotLeader, ProposalDropped) as exc:
+                    future.set_exception(exc)
+                else:
+                    future.set_result(assignment)
+            case ConfirmRead(context, future):
+                try:
+                    core.read_index(context)
+                except NotLeader as exc:
+                    self._pending.read_done(context)
+                    if not future.done():
+                        future.set_exception(exc)
+            case TransferLeadership(target):
+                try:
+                    core.transfer_leader(target)
+                except RaftError as exc:
+                    log.debug("group %s: %s", self.name, exc)
+            case _:
+                assert_never(item)
+
+    def _propose(self, datas: tuple[bytes, ...]) -> Assignment:
+        """Append ``datas`` at consecutive indices (``NotLeader``, ``ProposalDropped``)."""
+        core = self._core
+        first = core.propose(datas[0])
+        for data in datas[1:]:
+            core.propose(data)
+        self.stats.proposals += len(datas)
+        return Assignment(first, core.term)
+
+    def _serve_forward(self, peer: PeerId, forward: Forward) -> ForwardAccepted | ForwardRefused:
+        """Append a follower's commands if we lead; the answer to send it either way."""
+        if not forward.commands:
+            return ForwardRefused(forward.request, self._core.leader, "no commands")
+        if not self.accepts(peer):
+            return ForwardRefused(forward.request, None, "the sender is in a rival cluster")
+        try:
+            assignment = self._propose(forward.commands)
+        except NotLeader as exc:
+            return ForwardRefused(forward.request, exc.leader, str(exc))
+        except ProposalDropped as exc:
+            return ForwardRefused(forward.request, self._core.id, str(exc))
+        return ForwardAccepted(forward.request, assignment.index, assignment.term)
 
     async def _handle(self, rd: Ready) -> None:
         if rd.soft_state is not None:
             self._on_soft_state(rd.soft_state.leader, rd.soft_state.role)
         if rd.hard_state is not None or rd.entries or rd.snapshot is not None:
-            await self._run_storage(self.storage.save, rd.hard_state, list(rd.entries), rd.snapshot)
+            await self._run_storage(
+                self._storage.save, rd.hard_state, list(rd.entries), rd.snapshot
+            )
         if rd.hard_state is not None:
             self.stats.saw_hard_state(rd.hard_state, self.node.peer_id)
         if rd.snapshot is not None:
@@ -306,25 +463,25 @@ class GroupRuntime:
         for entry in rd.committed_entries:
             self._apply(entry)
         if rd.committed_entries:
-            self.pending.release_reads(self._applied)
+            self._pending.release_reads(self._applied)
         for read in rd.read_states:
-            self.pending.read_confirmed(read.context, read.index, self._applied)
+            self._pending.read_confirmed(read.context, read.index, self._applied)
         self._send(rd.messages)
-        self.core.advance(rd)
+        self._core.advance(rd)
         self._notify()
 
     async def _run_storage(self, call: Callable[..., Any], *args: Any) -> Any:
         """A storage write: inline in memory, on the group's worker thread for files."""
-        if isinstance(self.storage, MemoryStorage):
+        if isinstance(self._storage, MemoryStorage):
             return call(*args)
         return await asyncio.get_running_loop().run_in_executor(self._executor, call, *args)
 
     def _on_soft_state(self, leader: PeerId | None, role: Role) -> None:
         if leader != self.stats.leader:
             self.stats.leader_changes += 1
-            self.pending.leader_changed()
+            self._pending.leader_changed()
             who = leader.short() if leader else "unknown"
-            log.info("group %s: leader is %s (term %d)", self.name, who, self.core.term)
+            log.info("group %s: leader is %s (term %d)", self.name, who, self._core.term)
         self.stats.leader = leader
         if role is Role.LEADER and self.stats.role is not Role.LEADER:
             self._leader_since = time.monotonic()
@@ -342,7 +499,7 @@ class GroupRuntime:
         envelope = envelope_decoder.decode(snapshot.data)
         self.machine.restore(envelope.machine)
         self._applied = self._snapshot_index = snapshot.index
-        self.pending.skipped_to(snapshot.index)
+        self._pending.skipped_to(snapshot.index)
         self.stats.snapshots_installed += 1
         cluster = ClusterState(envelope.cluster, envelope.has_data)
         if cluster != self.lineage.cluster:
@@ -359,10 +516,10 @@ class GroupRuntime:
                 result = self.machine.apply(command, ApplyContext(entry.index, entry.term))
                 self.stats.commands_applied += 1
         self._applied = entry.index
-        self.pending.applied(entry.index, entry.term, result)
+        self._pending.applied(entry.index, entry.term, result)
 
     def _send(self, messages: Iterable[Message]) -> None:
-        links, rivals = self.links, self.lineage.rivals
+        links, rivals = self._links, self.lineage.rivals
         for msg in messages:
             if msg.to in rivals or not links.send(msg.to, encode(msg)):
                 log.debug("group %s: no link to %s for %s", self.name, msg.to.short(), msg)
@@ -371,10 +528,10 @@ class GroupRuntime:
         cluster = self.lineage.cluster
         if self._applied - self._snapshot_index < self.config.snapshot_every or cluster.id is None:
             return
-        meta = self.core.snapshot_meta()
+        meta = self._core.snapshot_meta()
         envelope = SnapshotEnvelope(cluster.id, cluster.has_data, self.machine.snapshot())
         try:
-            await self._run_storage(self.storage.compact, Snapshot(meta, encode(envelope)))
+            await self._run_storage(self._storage.compact, Snapshot(meta, encode(envelope)))
         except SnapshotOutOfDate:
             pass
         self._snapshot_index = meta.index
@@ -387,9 +544,9 @@ class GroupRuntime:
         deadline = self.peers.next_deadline()
         if deadline is not None and deadline <= now and self.peers.expired(now):
             self._refresh_peers()
-        if self.lineage.cluster.id is None and self.core.last_index == 0:
+        if self.lineage.cluster.id is None and self._core.last_index == 0:
             await self._maybe_bootstrap()
-        elif self.core.role is Role.LEADER:
+        elif self._core.role is Role.LEADER:
             self._plan_membership()
         bound = self.lineage.bound
         if bound is not None and not any(s.id == bound for s in self.peers.clusters.values()):
@@ -401,14 +558,14 @@ class GroupRuntime:
             self.node.discovery.catalog, time.time(), time.monotonic()
         )
         for peer in added:
-            self.links.ensure(peer)
+            self._links.ensure(peer)
         for peer in removed:
-            self.links.drop(peer)
+            self._links.drop(peer)
             self.lineage.rivals.pop(peer, None)
-            self.exchange.end_inbound(peer, "no longer a member candidate")
+            self._exchange.end_inbound(peer, "no longer a member candidate")
 
     def _plan_membership(self) -> None:
-        core, peers = self.core, self.peers
+        core, peers = self._core, self.peers
         now = time.monotonic()
         membership = core.membership
         rivals = self.lineage.rivals
@@ -457,15 +614,15 @@ class GroupRuntime:
             return
         voters = [p.short() for p in membership.voters]
         log.info("group %s: forming the first configuration with %s", self.name, voters)
-        hard, _ = self.storage.initial_state()
+        hard, _ = self._storage.initial_state()
         if hard.term == 0:
-            await self._run_storage(bootstrap, self.storage, membership)
+            await self._run_storage(bootstrap, self._storage, membership)
         else:  # an emptied lineage keeps its term and vote
             first = Entry(1, 1, EntryKind.CONFIG, encode(membership))
-            await self._run_storage(self.storage.save, None, [first], None)
-        self.core = RaftNode(self.node.peer_id, self.storage, self._raft_config, self._rng)
-        self._set_cluster(ClusterState(ids.cluster_id(self.storage.entries(1, 2)[0]), False))
-        self.core.campaign()
+            await self._run_storage(self._storage.save, None, [first], None)
+        self._core = RaftNode(self.node.peer_id, self._storage, self._raft_config, self._rng)
+        self._set_cluster(ClusterState(ids.cluster_id(self._storage.entries(1, 2)[0]), False))
+        self._core.campaign()
 
     # -- lineages -----------------------------------------------------------------------------
 
@@ -475,7 +632,7 @@ class GroupRuntime:
 
     def _set_cluster(self, cluster: ClusterState) -> None:
         self.lineage.set(cluster)
-        self.links.broadcast(encode(ClusterChanged(cluster)))
+        self._links.broadcast(encode(ClusterChanged(cluster)))
         for peer, state in list(self.peers.clusters.items()):
             self._compare(peer, state)
 
@@ -518,21 +675,21 @@ class GroupRuntime:
             ours.id.short(),
             winner.short(),
         )
-        hard, _ = self.storage.initial_state()
-        term, vote = max(hard.term, self.core.term), self.core.vote
-        self.storage = await self._run_storage(self._empty_storage)
-        await self._run_storage(self.storage.save, HardState(term, vote, 0), [], None)
-        self.core = RaftNode(self.node.peer_id, self.storage, self._raft_config, self._rng)
+        hard, _ = self._storage.initial_state()
+        term, vote = max(hard.term, self._core.term), self._core.vote
+        self._storage = await self._run_storage(self._empty_storage)
+        await self._run_storage(self._storage.save, HardState(term, vote, 0), [], None)
+        self._core = RaftNode(self.node.peer_id, self._storage, self._raft_config, self._rng)
         self._applied = self._snapshot_index = 0
         self.stats.lineages_abandoned += 1
         self.lineage.abandoned(winner)
-        self.links.broadcast(encode(ClusterChanged(self.lineage.cluster)))
+        self._links.broadcast(encode(ClusterChanged(self.lineage.cluster)))
         self._on_soft_state(None, Role.FOLLOWER)
         for peer, state in list(self.peers.clusters.items()):
             self._compare(peer, state)
 
     def _empty_storage(self) -> Storage:
-        old, path = self.storage, self.spec.storage_path
+        old, path = self._storage, self.spec.storage_path
         if isinstance(old, SqliteStorage) and path is not None:
             old.close()
             for suffix in ("", "-wal", "-shm"):

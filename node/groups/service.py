@@ -19,10 +19,11 @@ from node.errors import ConfigError, DecodeError, MosaikError
 from node.groups import ids
 from node.groups.config import ConsensusConfig
 from node.groups.exchange import refuse
-from node.groups.handle import Group, group_status
+from node.groups.handle import Group
 from node.groups.metrics import GroupsCollector
+from node.groups.ports import DiscoveryView, NodeContext
 from node.groups.raft import LeadershipPreference, MemoryStorage, SqliteStorage, Storage
-from node.groups.runtime import DiscoveryView, GroupRuntime, GroupSpec, NodeContext
+from node.groups.runtime import GroupRuntime, GroupSpec
 from node.groups.state_machine import StateMachine, leadership_preference
 from node.groups.wire import ALPN, HANDSHAKE_TIMEOUT, hello_decoder
 from node.metrics import Metrics
@@ -188,7 +189,7 @@ class Groups:
     def status(self) -> list[dict[str, Any]]:
         """Per group: role, term, leader, members, log positions, and the state machine's
         ``status()`` if it has one. The node's ``/status`` shows it under ``"groups"``."""
-        return [group_status(rt) for rt in self._runtimes.values()]
+        return [rt.status() for rt in self._runtimes.values()]
 
     def __len__(self) -> int:
         return len(self._runtimes)
@@ -262,7 +263,7 @@ class Groups:
             await refuse(stream, codes.GROUP_NOT_FOUND, f"no group {hello.group.short()} here")
             return
         try:
-            await runtime.exchange.serve(conn.peer_id, stream, hello)
+            await runtime.serve(conn.peer_id, stream, hello)
         except MosaikError as exc:
             log.debug("group %s: stream from %s ended: %s", runtime.name, conn.peer_id.short(), exc)
 

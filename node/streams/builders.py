@@ -18,16 +18,20 @@ from node.tickets import TicketValidator
 if TYPE_CHECKING:
     from node.streams.consumer import Consumer
     from node.streams.producer import Producer
-    from node.streams.streams import Streams
 
 T = TypeVar("T")
+B = TypeVar("B")
 
 
-class _Builder(Generic[T]):
-    """The options producers and consumers share."""
+class _Builder(Generic[T, B]):
+    """The options producers and consumers share; ``build`` passes them to ``make``.
 
-    def __init__(self, streams: Streams, datum_type: type[T]) -> None:
-        self._streams = streams
+    ``make(datum_type, **options)`` takes the keyword arguments of ``Streams.produce`` or
+    ``Streams.consume``.
+    """
+
+    def __init__(self, make: Callable[..., B], datum_type: type[T]) -> None:
+        self._make = make
         self._datum_type = datum_type
         self._options: dict[str, Any] = {}
         self._require: list[PeerPredicate] = []
@@ -61,7 +65,7 @@ class _Builder(Generic[T]):
         return self
 
 
-class ProducerBuilder(_Builder[T]):
+class ProducerBuilder(_Builder[T, "Producer[T]"]):
     def max_consumers(self, limit: int) -> Self:
         self._set("max_consumers", limit)
         return self
@@ -80,13 +84,13 @@ class ProducerBuilder(_Builder[T]):
 
     def build(self) -> Producer[T]:
         """A new producer; ``AlreadyExists`` if this node produces the stream already."""
-        return self._streams._create_producer(self._datum_type, **self._collected())
+        return self._make(self._datum_type, **self._collected())
 
 
-class ConsumerBuilder(_Builder[T]):
+class ConsumerBuilder(_Builder[T, "Consumer[T]"]):
     def backoff(self, backoff: Backoff) -> Self:
         self._set("backoff", backoff)
         return self
 
     def build(self) -> Consumer[T]:
-        return self._streams.consume(self._datum_type, **self._collected())
+        return self._make(self._datum_type, **self._collected())

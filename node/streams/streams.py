@@ -151,7 +151,7 @@ class Streams:
 
     def producer(self, datum_type: type[T]) -> ProducerBuilder[T]:
         """A builder whose ``build()`` raises ``AlreadyExists`` instead of sharing."""
-        return ProducerBuilder(self, datum_type)
+        return ProducerBuilder(self._create_producer, datum_type)
 
     def _create_producer(
         self,
@@ -232,7 +232,7 @@ class Streams:
 
     def consumer(self, datum_type: type[T]) -> ConsumerBuilder[T]:
         """A builder form of ``consume`` (``require`` and ``require_ticket`` chain)."""
-        return ConsumerBuilder(self, datum_type)
+        return ConsumerBuilder(self.consume, datum_type)
 
     def _consumer_closed(self, consumer: Consumer[Any]) -> None:
         if consumer in self._consumers:

@@ -6,8 +6,9 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from aioquic.quic import events
 
@@ -20,12 +21,10 @@ from node.errors import (
     PeerMismatch,
 )
 from node.primitives.codec import Decoder, FrameBuffer, encode, frame_bytes
-from node.primitives.keys import PeerId
+from node.primitives.digest import NetworkId
+from node.primitives.keys import PeerId, SecretKey
 from node.transport import _aioquic, auth, codes
 from node.transport.addr import SocketAddr
-
-if TYPE_CHECKING:
-    from node.transport.endpoint import Endpoint
 
 T = TypeVar("T")
 log = logging.getLogger("mosaik.transport")
@@ -35,6 +34,27 @@ _NO_APPLICATION_PROTOCOL = 0x100 + 120
 
 _hello_decoder = Decoder(auth.AuthHello)
 _accepted_decoder = Decoder(auth.AuthAccepted)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionHost:
+    """What a connection needs from the endpoint that carries it: the node's identity, its
+    limits, and the endpoint's hooks. Built once by the endpoint, shared by its connections."""
+
+    secret_key: SecretKey
+    network_id: NetworkId
+    max_frame: int
+    send_high_water: int
+    transmit: Callable[[bytes, tuple[str, int]], None]
+    """Send one datagram to an address on the endpoint's socket."""
+    route: Callable[[bytes, Connection], None]
+    """Deliver datagrams addressed to a connection id to the connection."""
+    unroute: Callable[[bytes], None]
+    """Stop delivering datagrams addressed to a (retired) connection id."""
+    authenticated: Callable[[Connection], None]
+    """An accepted connection's peer proved its key: hand it to its ALPN's handler."""
+    ended: Callable[[Connection], None]
+    """The connection ended: forget its routes, and drop it from the pool."""
 
 
 class FramedStream:
@@ -156,12 +176,13 @@ class Connection:
     """A QUIC connection whose peer has proven its node key.
 
     Obtained from ``Endpoint.connect`` (dialer) or handed to an ALPN handler (acceptor). Only
-    authenticated connections ever reach application code.
+    authenticated connections ever reach application code. The endpoint drives it through
+    its ``_``-prefixed methods; it answers through the ``ConnectionHost`` it was built with.
     """
 
     def __init__(
         self,
-        endpoint: Endpoint,
+        host: ConnectionHost,
         quic: _aioquic.CreditedQuicConnection,
         remote: SocketAddr,
         alpn: str,
@@ -169,7 +190,7 @@ class Connection:
         dialer: bool,
         expected: PeerId | None = None,
     ) -> None:
-        self._endpoint = endpoint
+        self._host = host
         self._quic = quic
         self.remote_addr = remote
         self.alpn = alpn
@@ -187,8 +208,8 @@ class Connection:
         self._closing_locally = False
         self._closed_event = asyncio.Event()
         self._flush_scheduled = False
-        self.max_frame = endpoint.max_frame
-        self.send_high_water = endpoint.send_high_water
+        self.max_frame = host.max_frame
+        self.send_high_water = host.send_high_water
         self.last_used = asyncio.get_running_loop().time()
         self.opened_at = time.time()
         """When the dial started or the first packet arrived (unix seconds): compared with a
@@ -310,9 +331,9 @@ class Connection:
             else:
                 self.alpn = event.alpn_protocol or ""
         elif isinstance(event, events.ConnectionIdIssued):
-            self._endpoint._route(event.connection_id, self)
+            self._host.route(event.connection_id, self)
         elif isinstance(event, events.ConnectionIdRetired):
-            self._endpoint._unroute(event.connection_id)
+            self._host.unroute(event.connection_id)
         elif isinstance(event, events.StreamReset):
             stream = self._streams.get(event.stream_id)
             if stream is not None:
@@ -347,7 +368,7 @@ class Connection:
         self._incoming.put_nowait(None)
         self._progress.set()
         self._closed_event.set()
-        self._endpoint._forget(self)
+        self._host.ended(self)
 
     # -- authentication -------------------------------------------------------------------
 
@@ -363,9 +384,7 @@ class Connection:
             )
             return
         self._peer_id = server
-        hello = auth.make_hello(
-            self._endpoint.secret_key, self._endpoint.network_id, self.alpn, server
-        )
+        hello = auth.make_hello(self._host.secret_key, self._host.network_id, self.alpn, server)
         self._quic.send_stream_data(auth.AUTH_STREAM_ID, frame_bytes(encode(hello)))
 
     def _auth_deadline(self, seconds: float) -> None:
@@ -390,7 +409,7 @@ class Connection:
         try:
             if self.is_dialer:
                 accepted = _accepted_decoder.decode(bodies[0])
-                if accepted.network_id != self._endpoint.network_id:
+                if accepted.network_id != self._host.network_id:
                     self.close(codes.DIFFERENT_NETWORK, "peer is on another network")
                     return
                 self._ready.set_result(None)
@@ -400,18 +419,19 @@ class Connection:
             self._fail_auth(f"malformed authentication message: {exc}")
 
     def _accept_hello(self, hello: auth.AuthHello) -> None:
-        network_id = self._endpoint.network_id
+        host = self._host
+        network_id = host.network_id
         if hello.network_id != network_id:
             self.close(codes.DIFFERENT_NETWORK, f"this node is on network {network_id.short()}")
             return
-        if not auth.hello_is_valid(hello, network_id, self.alpn, self._endpoint.peer_id):
+        if not auth.hello_is_valid(hello, network_id, self.alpn, host.secret_key.peer_id):
             self._fail_auth("invalid key proof")
             return
         self._peer_id = hello.peer_id
         reply = auth.AuthAccepted(network_id)
         self._quic.send_stream_data(auth.AUTH_STREAM_ID, frame_bytes(encode(reply)))
         self._ready.set_result(None)
-        self._endpoint._authenticated(self)
+        self._host.authenticated(self)
 
     # -- streams --------------------------------------------------------------------------
 
@@ -455,9 +475,9 @@ class Connection:
             self._transmit()
 
     def _transmit(self) -> None:
-        endpoint = self._endpoint
+        transmit = self._host.transmit
         for data, addr in self._quic.datagrams_to_send(now=self._now()):
-            endpoint._sendto(data, addr)
+            transmit(data, addr)
         timer_at = self._quic.get_timer()
         if timer_at != self._timer_at:
             if self._timer is not None:

@@ -32,7 +32,7 @@ from node.primitives.digest import NetworkId
 from node.primitives.keys import PeerId, SecretKey
 from node.transport import _aioquic, codes
 from node.transport.addr import PeerAddr, SocketAddr
-from node.transport.connection import Connection
+from node.transport.connection import Connection, ConnectionHost
 from node.transport.faults import FaultShim
 
 log = logging.getLogger("mosaik.transport")
@@ -105,6 +105,17 @@ class Endpoint:
         self._tasks = TaskScope("transport")
         self._closed = False
         self.stats = {"connections_opened": 0, "connections_accepted": 0, "auth_failures": 0}
+        self._host = ConnectionHost(
+            secret_key=secret_key,
+            network_id=network_id,
+            max_frame=self.max_frame,
+            send_high_water=self.send_high_water,
+            transmit=self._sendto,
+            route=self._route,
+            unroute=self._unroute,
+            authenticated=self._authenticated,
+            ended=self._forget,
+        )
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -170,7 +181,7 @@ class Endpoint:
         quic = _aioquic.CreditedQuicConnection(
             stream_window=self.config.stream_window, configuration=configuration
         )
-        conn = Connection(self, quic, remote, alpn, dialer=True, expected=expected)
+        conn = Connection(self._host, quic, remote, alpn, dialer=True, expected=expected)
         self._connections.add(conn)
         self._route(quic.host_cid, conn)
         self.stats["connections_opened"] += 1
@@ -272,7 +283,7 @@ class Endpoint:
             configuration=configuration,
             original_destination_connection_id=original_cid,
         )
-        conn = Connection(self, quic, remote, alpn="", dialer=False)
+        conn = Connection(self._host, quic, remote, alpn="", dialer=False)
         self._connections.add(conn)
         self._route(original_cid, conn)
         self._route(quic.host_cid, conn)
