@@ -11,18 +11,17 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from aioquic.quic import events
 
-from node.errors import (
-    AuthenticationError,
-    CodecError,
-    ConnectionClosed,
-    DecodeError,
-    DifferentNetwork,
-    PeerMismatch,
-)
+from node.errors import CodecError, DecodeError
 from node.primitives.codec import Decoder, FrameBuffer, encode, frame_bytes
 from node.primitives.keys import PeerId
 from node.transport import _aioquic, auth, codes
 from node.transport.addr import SocketAddr
+from node.transport.errors import (
+    AuthenticationError,
+    ConnectionClosed,
+    DifferentNetwork,
+    PeerMismatch,
+)
 
 if TYPE_CHECKING:
     from node.transport.endpoint import Endpoint
