@@ -4,9 +4,9 @@ Only the primitives and the root errors load eagerly: ``Network`` and the transp
 resolve on first use (``node._lazy``), so importing a sans-I/O core does not start asyncio.
 """
 
-from typing import TYPE_CHECKING
+import typing
 
-from node._lazy import lazy
+from node._lazy import lazy as _lazy
 from node._version import __version__
 from node.errors import CodecError, ConfigError, DecodeError, MosaikError
 from node.primitives import (
@@ -21,7 +21,7 @@ from node.primitives import (
     Ticket,
 )
 
-if TYPE_CHECKING:
+if typing.TYPE_CHECKING:
     from node.network import Network
     from node.transport.addr import PeerAddr, SocketAddr
     from node.transport.errors import (
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
         TransportError,
     )
 else:
-    __getattr__, __dir__ = lazy(
+    __getattr__, __dir__ = _lazy(
         __name__,
         {
             "node.network": ("Network",),

@@ -4,13 +4,18 @@ A package's ``__init__`` re-exports its public names, but importing one sans-I/O
 ``node.groups.raft.core``) runs every ``__init__`` above it. Names whose modules pull in
 asyncio, sockets, aioquic or sqlite3 are therefore resolved on first attribute access::
 
-    if TYPE_CHECKING:
+    import typing
+
+    from node._lazy import lazy as _lazy
+
+    if typing.TYPE_CHECKING:
         from node.network import Network
     else:
-        __getattr__, __dir__ = lazy(__name__, {"node.network": ("Network",)})
+        __getattr__, __dir__ = _lazy(__name__, {"node.network": ("Network",)})
 
 mypy reads the ``TYPE_CHECKING`` imports; at run time ``node.Network`` imports
-``node.network`` once and caches the class on the package.
+``node.network`` once and caches the class on the package. (``typing.TYPE_CHECKING`` and the
+``_lazy`` alias keep the package's public namespace to its exports.)
 """
 
 from __future__ import annotations

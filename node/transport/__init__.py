@@ -5,9 +5,9 @@ Addresses, close codes and errors load eagerly; the QUIC machinery (``Connection
 address does not import asyncio or aioquic.
 """
 
-from typing import TYPE_CHECKING
+import typing
 
-from node._lazy import lazy
+from node._lazy import lazy as _lazy
 from node.transport import codes
 from node.transport.addr import PeerAddr, SocketAddr
 from node.transport.errors import (
@@ -19,12 +19,12 @@ from node.transport.errors import (
     TransportError,
 )
 
-if TYPE_CHECKING:
+if typing.TYPE_CHECKING:
     from node.transport.connection import Connection, FramedStream
     from node.transport.endpoint import Endpoint, Handler, TransportConfig
     from node.transport.faults import FaultShim, FaultStats
 else:
-    __getattr__, __dir__ = lazy(
+    __getattr__, __dir__ = _lazy(
         __name__,
         {
             "node.transport.connection": ("Connection", "FramedStream"),
