@@ -1,20 +1,18 @@
-"""The runtime's exception tree.
+"""The root of the runtime's exception tree, and the primitives' errors.
 
     MosaikError
     ├── ConfigError            bad user input: a key file, an address, an option
     ├── CodecError             bytes that are not a valid frame or message
     │   ├── FrameTooLarge      a frame above the negotiated maximum
     │   └── DecodeError        a body that does not decode to the expected type
-    └── TransportError         the connection layer
-        ├── ConnectError       a dial that did not produce an authenticated connection
-        │   └── PeerMismatch   the dialled address proved a different peer id
-        ├── AuthenticationError  the peer proved no key, or a wrong one
-        └── ConnectionClosed   the connection ended (carries the close code and reason)
-            └── DifferentNetwork  the peer belongs to another network
+    └── ...                    each layer's own tree: ``node.transport.errors``
+                               (TransportError), ``node.discovery.errors``,
+                               ``node.streams.errors``, ``node.groups.errors``,
+                               ``node.groups.raft.errors``, ``node.collections.errors``,
+                               ``node.tickets.errors``
 
-Local faults (our misuse) and remote faults (the peer's) are told apart by
-``ConnectionClosed.by_peer``. Errors of aioquic, cryptography and the OS are translated at the
-transport boundary; nothing foreign escapes the public API.
+Every layer derives its errors from ``MosaikError`` and translates foreign errors (aioquic,
+cryptography, the OS) at its boundary; nothing foreign escapes the public API.
 """
 
 from __future__ import annotations
@@ -43,38 +41,3 @@ class FrameTooLarge(CodecError):
 
 class DecodeError(CodecError):
     """A frame body that is not a valid encoding of the expected type."""
-
-
-class TransportError(MosaikError):
-    """A failure of the connection layer."""
-
-
-class ConnectError(TransportError):
-    """A dial that did not yield an authenticated connection."""
-
-
-class PeerMismatch(ConnectError):
-    """The dialled address proved a different peer id than the one expected."""
-
-
-class AuthenticationError(TransportError):
-    """The peer did not prove the key it claims."""
-
-
-class ConnectionClosed(TransportError):
-    """The connection ended; ``code`` is the application close code."""
-
-    def __init__(self, code: int, reason: str = "", *, by_peer: bool = False) -> None:
-        from node.transport.codes import describe  # local import: codes imports nothing back
-
-        who = "peer" if by_peer else "local side"
-        super().__init__(
-            f"connection closed by {who}: {describe(code)}{': ' + reason if reason else ''}"
-        )
-        self.code = code
-        self.reason = reason
-        self.by_peer = by_peer
-
-
-class DifferentNetwork(ConnectionClosed):
-    """The peer belongs to another network."""

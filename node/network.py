@@ -17,7 +17,7 @@ from node.collections import Collections
 from node.discovery.config import DiscoveryConfig
 from node.discovery.mdns import LanDiscovery
 from node.discovery.service import Discovery
-from node.errors import ConfigError, TransportError
+from node.errors import ConfigError
 from node.groups import Groups
 from node.metrics import Metrics
 from node.primitives.codec import Decoder
@@ -25,6 +25,7 @@ from node.primitives.digest import Digest, NetworkId, Tag
 from node.primitives.keys import PeerId, SecretKey
 from node.streams import Streams
 from node.transport import Connection, Endpoint, FaultShim, PeerAddr, SocketAddr, TransportConfig
+from node.transport.errors import TransportError
 
 log = logging.getLogger("mosaik.network")
 

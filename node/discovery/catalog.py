@@ -41,7 +41,8 @@ from node.discovery.events import (
     PeerUpdated,
 )
 from node.discovery.rtt import RttEstimator
-from node.primitives import NetworkId, PeerId
+from node.primitives.digest import NetworkId
+from node.primitives.keys import PeerId
 
 DEFAULT_TTL_MS = 300_000
 DEFAULT_MAX_DRIFT_MS = 50_000

@@ -84,7 +84,8 @@ from node.discovery.ratelimit import TokenBuckets
 from node.discovery.rumours import Rumour, Rumours
 from node.discovery.sync import Syncs
 from node.errors import DecodeError
-from node.primitives import NetworkId, PeerId, SecretKey
+from node.primitives.digest import NetworkId
+from node.primitives.keys import PeerId, SecretKey
 
 _log = logging.getLogger("node.discovery")
 

@@ -15,7 +15,9 @@ import msgspec
 from node.discovery.entry import SIGNATURE_SIZE, Version
 from node.discovery.errors import InvalidDeparture
 from node.errors import DecodeError
-from node.primitives import Decoder, Digest, PeerId, SecretKey, encode
+from node.primitives.codec import Decoder, encode
+from node.primitives.digest import Digest
+from node.primitives.keys import PeerId, SecretKey
 
 MAX_DEPARTURE_SIZE = 512
 _DEPARTURE_CONTEXT = "mosaik-py discovery graceful departure v1"

@@ -20,7 +20,10 @@ import msgspec
 
 from node.discovery.errors import InvalidEntry
 from node.errors import DecodeError
-from node.primitives import Decoder, Digest, PeerId, SecretKey, Ticket, encode
+from node.primitives.codec import Decoder, encode
+from node.primitives.digest import Digest
+from node.primitives.keys import PeerId, SecretKey
+from node.primitives.ticket import Ticket
 
 PROTOCOL_VERSION = 1
 MAX_ENTRY_SIZE = 128 * 1024

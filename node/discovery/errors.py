@@ -14,7 +14,7 @@ the catalog with a log line; they never escape the protocol core as exceptions.
 from __future__ import annotations
 
 from node.errors import MosaikError
-from node.primitives import PeerId
+from node.primitives.keys import PeerId
 
 
 class DiscoveryError(MosaikError):

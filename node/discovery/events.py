@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 from node.discovery.entry import PeerEntry
-from node.primitives import PeerId
+from node.primitives.keys import PeerId
 
 
 class DepartureReason(enum.Enum):

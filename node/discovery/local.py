@@ -8,7 +8,9 @@ from typing import TypeAlias
 
 from node.discovery.entry import MAX_ENTRY_SIZE, PROTOCOL_VERSION, PeerEntry, SignedPeerEntry
 from node.discovery.errors import InvalidEntry
-from node.primitives import Digest, NetworkId, SecretKey, Ticket
+from node.primitives.digest import Digest, NetworkId
+from node.primitives.keys import SecretKey
+from node.primitives.ticket import Ticket
 
 
 @dataclass(frozen=True, slots=True)

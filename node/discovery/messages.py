@@ -13,7 +13,8 @@ import msgspec
 
 from node.discovery.entry import SignedPeerEntry
 from node.discovery.errors import InvalidEntry
-from node.primitives import Decoder, PeerId
+from node.primitives.codec import Decoder
+from node.primitives.keys import PeerId
 
 _U63 = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 

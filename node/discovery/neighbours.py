@@ -21,7 +21,7 @@ from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
 
 from node.discovery.config import DiscoveryConfig
-from node.primitives import PeerId
+from node.primitives.keys import PeerId
 
 
 @dataclass(slots=True)

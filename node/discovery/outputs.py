@@ -8,7 +8,7 @@ from typing import TypeAlias
 
 from node.discovery.events import CatalogEvent
 from node.discovery.messages import DiscoveryMessage
-from node.primitives import PeerId
+from node.primitives.keys import PeerId
 
 
 class DisconnectReason(enum.Enum):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from node.discovery.config import DiscoveryConfig
 from node.discovery.neighbours import Link, jittered
-from node.primitives import PeerId
+from node.primitives.keys import PeerId
 
 
 @dataclass(slots=True)

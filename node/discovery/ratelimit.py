@@ -9,7 +9,7 @@ last ``burst * refill_ms`` are remembered. Time comes from the caller (sans I/O)
 
 from __future__ import annotations
 
-from node.primitives import PeerId
+from node.primitives.keys import PeerId
 
 
 class TokenBuckets:

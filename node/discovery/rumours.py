@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from node.discovery.messages import RumourId
-from node.primitives import PeerId
+from node.primitives.keys import PeerId
 
 MAX_MISSING = 16_384
 """Bound on rumours announced but not yet received (a flood of IHave cannot grow memory)."""

@@ -52,13 +52,14 @@ from node.discovery.outputs import (
     SyncCompleted,
     SyncFailed,
 )
-from node.errors import ConnectError, DecodeError, MosaikError, TransportError
+from node.errors import DecodeError, MosaikError
 from node.metrics import Metrics
 from node.primitives.codec import encode
 from node.primitives.digest import Digest
 from node.primitives.keys import PeerId
 from node.primitives.ticket import Ticket
 from node.transport import Connection, Endpoint, FramedStream, PeerAddr, SocketAddr, codes
+from node.transport.errors import ConnectError, TransportError
 
 log = logging.getLogger("mosaik.discovery")
 

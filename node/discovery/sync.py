@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from node.discovery.config import DiscoveryConfig
-from node.primitives import PeerId
+from node.primitives.keys import PeerId
 
 MAX_RECEIVING = 64
 """Acceptor sessions whose request is still arriving in chunks (oldest dropped first)."""

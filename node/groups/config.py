@@ -11,8 +11,9 @@ from __future__ import annotations
 import msgspec
 
 from node.errors import ConfigError
-from node.groups.raft import LeadershipPreference, RaftConfig
-from node.primitives import Digest, encode
+from node.groups.raft.config import LeadershipPreference, RaftConfig
+from node.primitives.codec import encode
+from node.primitives.digest import Digest
 
 _DIGEST_LABEL = "mosaik.groups.consensus.v1"
 

@@ -18,8 +18,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from node.groups.config import ConsensusConfig
-from node.groups.raft import Entry
-from node.primitives import Digest, GroupId, PeerId, encode
+from node.groups.raft.records import Entry
+from node.primitives.codec import encode
+from node.primitives.digest import Digest, GroupId
+from node.primitives.keys import PeerId
 
 _PROOF_LABEL = b"mosaik.groups.proof.v1"
 _OBSERVER_LABEL = "mosaik.groups.observer"

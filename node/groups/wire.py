@@ -23,7 +23,7 @@ from collections.abc import Iterator
 
 import msgspec
 
-from node.groups.raft import (
+from node.groups.raft.messages import (
     AppendEntries,
     AppendResponse,
     Heartbeat,
@@ -35,7 +35,9 @@ from node.groups.raft import (
     VoteRequest,
     VoteResponse,
 )
-from node.primitives import Decoder, Digest, GroupId, PeerId, encode
+from node.primitives.codec import Decoder, encode
+from node.primitives.digest import Digest, GroupId
+from node.primitives.keys import PeerId
 
 ALPN = "/mosaik/groups/1"
 HANDSHAKE_TIMEOUT = 5.0

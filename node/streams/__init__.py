@@ -7,9 +7,14 @@
     async for reading in consumer: ...
 
 The default stream id of a type is ``Digest.from_name(f"{T.__module__}.{T.__qualname__}")``.
+
+The sans-I/O parts load eagerly; the asyncio shell (``Streams``, producers, consumers, their
+builders and ``When``) resolves on first use, so importing a core does not start asyncio.
 """
 
-from node.streams.builders import ConsumerBuilder, ProducerBuilder
+import typing
+
+from node._lazy import lazy as _lazy
 from node.streams.channels import ChannelInfo, ChannelState
 from node.streams.conditions import Condition, minimum_of, with_predicate, with_tags
 from node.streams.config import (
@@ -20,7 +25,6 @@ from node.streams.config import (
     ProducerConfig,
     default_stream_id,
 )
-from node.streams.consumer import Consumer
 from node.streams.errors import (
     AlreadyExists,
     Closed,
@@ -32,9 +36,24 @@ from node.streams.errors import (
     StreamsError,
 )
 from node.streams.messages import ALPN, Criteria, StartStream, Subscribe
-from node.streams.producer import Producer
-from node.streams.streams import Streams
-from node.streams.when import ChannelCondition, When
+
+if typing.TYPE_CHECKING:
+    from node.streams.builders import ConsumerBuilder, ProducerBuilder
+    from node.streams.consumer import Consumer
+    from node.streams.producer import Producer
+    from node.streams.streams import Streams
+    from node.streams.when import ChannelCondition, When
+else:
+    __getattr__, __dir__ = _lazy(
+        __name__,
+        {
+            "node.streams.builders": ("ConsumerBuilder", "ProducerBuilder"),
+            "node.streams.consumer": ("Consumer",),
+            "node.streams.producer": ("Producer",),
+            "node.streams.streams": ("Streams",),
+            "node.streams.when": ("ChannelCondition", "When"),
+        },
+    )
 
 __all__ = [
     "ALPN",

@@ -18,12 +18,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from node.discovery import PeerInfo
-from node.primitives import NetworkId, PeerId
+from node.discovery.entry import PeerInfo
+from node.primitives.digest import NetworkId
+from node.primitives.keys import PeerId
 from node.streams.conditions import PeerPredicate
 from node.streams.config import ProducerConfig
 from node.streams.messages import Subscribe
-from node.tickets import Expiry, TicketGate, TicketsRejected
+from node.tickets.errors import TicketsRejected
+from node.tickets.gate import TicketGate
+from node.tickets.validation import Expiry
 from node.transport import codes
 
 

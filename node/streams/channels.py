@@ -6,8 +6,8 @@ import enum
 import time
 from dataclasses import dataclass
 
-from node.discovery import PeerInfo
-from node.primitives import PeerId
+from node.discovery.entry import PeerInfo
+from node.primitives.keys import PeerId
 
 
 class ChannelState(enum.Enum):

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
-from node.discovery import PeerInfo
+from node.discovery.entry import PeerInfo
 from node.errors import ConfigError
-from node.primitives import Digest, Tag
+from node.primitives.digest import Digest, Tag
 
 PeerPredicate = Callable[[PeerInfo], bool]
 

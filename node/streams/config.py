@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from node.errors import ConfigError
-from node.primitives import Digest, StreamId
+from node.primitives.digest import Digest, StreamId
 from node.streams.conditions import Condition, PeerPredicate
-from node.tickets import TicketValidator
+from node.tickets.validation import TicketValidator
 
 DEFAULT_BUFFER_SIZE = 1024
 DEFAULT_LAG_TIMEOUT = 1.0

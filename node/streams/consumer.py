@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 
 from node._tasks import TaskScope
 from node.discovery import CatalogEvent, PeerDeparted, PeerInfo
-from node.errors import ConfigError, ConnectError, ConnectionClosed, DecodeError, MosaikError
+from node.errors import ConfigError, DecodeError, MosaikError
 from node.primitives import Decoder
 from node.streams._alarm import Alarm
 from node.streams._context import Context
@@ -29,6 +29,7 @@ from node.streams.messages import ALPN, StartStream, Subscribe, start_decoder
 from node.streams.subscriptions import Action, Dial, Drop, Subscriptions, SyncCatalog
 from node.streams.when import Signal, When
 from node.transport import Connection, FramedStream, SocketAddr, codes
+from node.transport.errors import ConnectError, ConnectionClosed
 
 T = TypeVar("T")
 log = logging.getLogger("mosaik.streams")

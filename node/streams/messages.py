@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import msgspec
 
-from node.primitives import Decoder, NetworkId, StreamId
+from node.primitives.codec import Decoder
+from node.primitives.digest import NetworkId, StreamId
 
 ALPN = "/mosaik/streams/1"
 

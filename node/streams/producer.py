@@ -18,7 +18,6 @@ from typing import Any, Generic, TypeVar
 import msgspec
 
 from node.discovery import CatalogEvent, PeerDeparted, PeerInfo
-from node.errors import ConnectionClosed
 from node.primitives import encode
 from node.streams._alarm import Alarm
 from node.streams._context import Context
@@ -30,6 +29,7 @@ from node.streams.messages import StartStream
 from node.streams.ring import FanoutRing
 from node.streams.when import Signal, When
 from node.transport import Connection, FramedStream, codes
+from node.transport.errors import ConnectionClosed
 
 T = TypeVar("T")
 log = logging.getLogger("mosaik.streams")

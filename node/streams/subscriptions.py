@@ -26,12 +26,13 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from node.discovery import PeerInfo
-from node.primitives import PeerId
+from node.discovery.entry import PeerInfo
+from node.primitives.keys import PeerId
 from node.streams.admission import failed_predicate
 from node.streams.channels import ChannelState
 from node.streams.config import ConsumerConfig
-from node.tickets import TicketGate, TicketsRejected
+from node.tickets.errors import TicketsRejected
+from node.tickets.gate import TicketGate
 from node.transport import codes
 
 TERMINAL_CODES = frozenset(

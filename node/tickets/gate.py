@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable
 from typing import Generic, TypeVar
 
-from node.primitives import Digest
+from node.primitives.digest import Digest
 from node.tickets.errors import TicketsRejected
 from node.tickets.timer import ExpiryTimer
 from node.tickets.validation import Expiry, TicketSubject, TicketValidator, validate_all

@@ -15,7 +15,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol, TypeAlias, cast
 
-from node.primitives import Digest, PeerId, Ticket
+from node.primitives.digest import Digest
+from node.primitives.keys import PeerId
+from node.primitives.ticket import Ticket
 from node.tickets.errors import TicketConfigError, TicketRejected, TicketsRejected
 
 

@@ -12,19 +12,18 @@ from typing import Any, TypeVar
 
 from aioquic.quic import events
 
-from node.errors import (
-    AuthenticationError,
-    CodecError,
-    ConnectionClosed,
-    DecodeError,
-    DifferentNetwork,
-    PeerMismatch,
-)
+from node.errors import CodecError, DecodeError
 from node.primitives.codec import Decoder, FrameBuffer, encode, frame_bytes
 from node.primitives.digest import NetworkId
 from node.primitives.keys import PeerId, SecretKey
 from node.transport import _aioquic, auth, codes
 from node.transport.addr import SocketAddr
+from node.transport.errors import (
+    AuthenticationError,
+    ConnectionClosed,
+    DifferentNetwork,
+    PeerMismatch,
+)
 
 T = TypeVar("T")
 log = logging.getLogger("mosaik.transport")

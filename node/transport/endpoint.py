@@ -19,20 +19,19 @@ from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.packet import QuicPacketType, pull_quic_header
 
 from node._tasks import TaskScope
-from node.errors import (
-    AuthenticationError,
-    CodecError,
-    ConfigError,
-    ConnectError,
-    ConnectionClosed,
-    DifferentNetwork,
-)
+from node.errors import CodecError, ConfigError
 from node.primitives.codec import DEFAULT_MAX_FRAME
 from node.primitives.digest import NetworkId
 from node.primitives.keys import PeerId, SecretKey
 from node.transport import _aioquic, codes
 from node.transport.addr import PeerAddr, SocketAddr
 from node.transport.connection import Connection, ConnectionHost
+from node.transport.errors import (
+    AuthenticationError,
+    ConnectError,
+    ConnectionClosed,
+    DifferentNetwork,
+)
 from node.transport.faults import FaultShim
 
 log = logging.getLogger("mosaik.transport")

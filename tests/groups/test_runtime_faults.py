@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from node.errors import ConnectionClosed
 from node.groups import (
     ALPN,
     ApplyContext,
@@ -32,6 +31,7 @@ from node.network import Network
 from node.primitives import Digest
 from node.tickets import JwtTicketBuilder, JwtTicketValidator
 from node.transport import codes
+from node.transport.errors import ConnectionClosed
 from tests.conftest import wait_until
 from tests.groups.live import FAST, Kv, MakeNode, Put, converged, join, key, peer_of
 

@@ -143,8 +143,9 @@ def test_timer_memory_tracks_live_keys() -> None:
 def test_exported_names() -> None:
     assert set(node.tickets.__all__) == {
         name
-        for name, value in vars(node.tickets).items()
-        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+        for name in dir(node.tickets)
+        if not name.startswith("_")
+        and not isinstance(getattr(node.tickets, name), types.ModuleType)
     }
 
 

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from node.errors import ConnectError
 from node.transport import Connection, FaultShim, TransportConfig
+from node.transport.errors import ConnectError
 from tests.conftest import deadline, wait_until
 
 

@@ -8,15 +8,15 @@ import struct
 import msgspec
 import pytest
 
-from node.errors import (
+from node.errors import DecodeError
+from node.primitives import Decoder, Digest, SecretKey
+from node.transport import Connection, Endpoint, PeerAddr, TransportConfig, codes
+from node.transport.errors import (
     ConnectError,
     ConnectionClosed,
-    DecodeError,
     DifferentNetwork,
     PeerMismatch,
 )
-from node.primitives import Decoder, Digest, SecretKey
-from node.transport import Connection, Endpoint, PeerAddr, TransportConfig, codes
 from tests.conftest import deadline, wait_until
 
 

@@ -3,8 +3,13 @@ durable storage (``MemoryStorage`` for tests, ``SqliteStorage`` for nodes).
 
 The shell drives a ``RaftNode`` with ``tick()``, ``step(message)`` and proposals, and handles
 each ``Ready`` in the order its fields document, then calls ``advance()``.
+
+``SqliteStorage`` resolves on first use, so importing the core does not load sqlite3.
 """
 
+import typing
+
+from node._lazy import lazy as _lazy
 from node.groups.raft.config import LeadershipPreference, PreferenceKind, RaftConfig
 from node.groups.raft.configs import bootstrap
 from node.groups.raft.core import RaftNode
@@ -46,8 +51,14 @@ from node.groups.raft.records import (
     Snapshot,
     SnapshotMeta,
 )
-from node.groups.raft.sqlite_storage import SqliteStorage, StorageStatistics
 from node.groups.raft.storage import MemoryStorage, Storage
+
+if typing.TYPE_CHECKING:
+    from node.groups.raft.sqlite_storage import SqliteStorage, StorageStatistics
+else:
+    __getattr__, __dir__ = _lazy(
+        __name__, {"node.groups.raft.sqlite_storage": ("SqliteStorage", "StorageStatistics")}
+    )
 
 __all__ = [
     "EMPTY_SNAPSHOT",

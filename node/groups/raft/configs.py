@@ -14,7 +14,7 @@ from node.groups.raft.log import RaftLog
 from node.groups.raft.messages import decode_membership
 from node.groups.raft.records import Entry, EntryKind, HardState, Membership, SnapshotMeta
 from node.groups.raft.storage import Storage
-from node.primitives import encode
+from node.primitives.codec import encode
 
 
 def bootstrap(storage: Storage, membership: Membership) -> None:

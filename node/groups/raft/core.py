@@ -56,7 +56,8 @@ from node.groups.raft.records import (
     SnapshotMeta,
 )
 from node.groups.raft.storage import Storage
-from node.primitives import PeerId, encode
+from node.primitives.codec import encode
+from node.primitives.keys import PeerId
 
 logger = logging.getLogger("node.groups.raft")
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from node.errors import MosaikError
 
 if TYPE_CHECKING:
-    from node.primitives import PeerId
+    from node.primitives.keys import PeerId
 
 
 class RaftError(MosaikError):

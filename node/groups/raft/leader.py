@@ -23,7 +23,7 @@ from node.groups.raft.progress import Progress, ProgressState
 from node.groups.raft.reads import PendingRead, ReadQueue
 from node.groups.raft.ready import FollowerProgress, Outbox, ReadState
 from node.groups.raft.records import Membership
-from node.primitives import PeerId
+from node.primitives.keys import PeerId
 
 
 class Leadership:

@@ -12,7 +12,8 @@ import msgspec
 
 from node.errors import DecodeError
 from node.groups.raft.records import Entry, EntryKind, Index, Membership, Snapshot, Term
-from node.primitives import Decoder, PeerId
+from node.primitives.codec import Decoder
+from node.primitives.keys import PeerId
 
 _MEMBERSHIP = Decoder(Membership)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from node.primitives import PeerId
+from node.primitives.keys import PeerId
 
 _SEQ_BYTES = 8
 

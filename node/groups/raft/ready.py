@@ -8,7 +8,7 @@ import msgspec
 
 from node.groups.raft.messages import Message
 from node.groups.raft.records import Entry, HardState, Snapshot
-from node.primitives import PeerId
+from node.primitives.keys import PeerId
 
 
 class Role(enum.Enum):

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import msgspec
 
-from node.primitives import PeerId
+from node.primitives.keys import PeerId
 
 Index = Annotated[int, msgspec.Meta(ge=0)]
 """A log position; the first entry is 1, and 0 means "before the log"."""
