@@ -23,7 +23,7 @@ from typing import Any
 import click
 
 from attestation import MeasurementRecord, Policy, SimulatedPlatform
-from node.cli.node_cmds import fetch_status
+from node.admin import fetch_status
 from node.errors import MosaikError
 from node.primitives.keys import SecretKey
 from node.transport import codes

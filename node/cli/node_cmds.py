@@ -6,13 +6,11 @@ import asyncio
 import json
 import logging
 import signal
-import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import Any
 
 import click
 
+from node.admin import fetch_status
 from node.cli.options import (
     config_option,
     parse_peer_addrs,
@@ -251,7 +249,10 @@ def inspect(admin_addr: SocketAddr, as_json: bool) -> None:
 
       mosaik node inspect 127.0.0.1:9000
     """
-    status = fetch_status(admin_addr)
+    try:
+        status = fetch_status(admin_addr)
+    except MosaikError as exc:
+        raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps(status, indent=2, sort_keys=True))
         return
@@ -274,12 +275,3 @@ def inspect(admin_addr: SocketAddr, as_json: bool) -> None:
         )
         for peer, reason in group.get("refused_by", {}).items():
             click.echo(f"    refused by {peer[:16]}: {reason}")
-
-
-def fetch_status(admin_addr: SocketAddr) -> dict[str, Any]:
-    try:
-        with urllib.request.urlopen(f"http://{admin_addr}/status", timeout=5) as response:
-            status: dict[str, Any] = json.load(response)
-            return status
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise click.ClickException(f"cannot read status from {admin_addr}: {exc}") from None
