@@ -56,8 +56,8 @@ def _percentiles(samples: list[float]) -> tuple[float, float]:
 
 
 async def _mosaik_member(args: argparse.Namespace) -> None:
+    from node.demo.counter import Counter, Increment
     from node.groups import ConsensusConfig, GroupError, MemoryStorage
-    from node.groups.demo import Counter, Increment
     from node.network import Network
     from node.primitives import SecretKey
     from node.transport import TransportConfig

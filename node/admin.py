@@ -1,7 +1,8 @@
 """The node's local HTTP endpoint: ``/metrics`` (Prometheus), ``/status`` (JSON), ``/healthz``.
 
 A deliberately tiny HTTP/1.0 responder on asyncio: it serves three read-only documents to
-`mosaik node inspect`, Prometheus and health checks, and nothing else.
+`mosaik node inspect`, Prometheus and health checks, and nothing else. ``fetch_status`` is its
+client: it reads ``/status`` of a running node.
 """
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from node.errors import ConfigError
+from node.errors import ConfigError, MosaikError
 from node.transport.addr import SocketAddr
 
 log = logging.getLogger("mosaik.admin")
@@ -78,3 +81,16 @@ class AdminServer:
                 (b"ok\n" if ok else b"starting\n"),
             )
         return "404 Not Found", "text/plain", b"not found\n"
+
+
+def fetch_status(admin_addr: SocketAddr) -> dict[str, Any]:
+    """The JSON ``/status`` of the node whose admin endpoint is ``admin_addr`` (blocking).
+
+    Raises ``MosaikError`` naming the address when it does not answer with a JSON document.
+    """
+    try:
+        with urllib.request.urlopen(f"http://{admin_addr}/status", timeout=5) as response:
+            status: dict[str, Any] = json.load(response)
+            return status
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise MosaikError(f"cannot read status from {admin_addr}: {exc}") from None

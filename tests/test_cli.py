@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -9,9 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
-from node.cli import main
+from node import MosaikError
+from node.cli import main, node_cmds
+from node.cli.apps import load_app, run_apps
+from node.demo import counter
 from node.primitives import Digest, SecretKey
 from tests.conftest import deadline
 
@@ -100,3 +105,52 @@ def test_node_run_real_process_starts_and_stops_cleanly(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_counter_group_runs_the_counter_demo_app() -> None:
+    assert load_app(node_cmds.COUNTER_APP) is counter.run
+
+
+def test_app_specs_that_do_not_resolve_are_one_clear_line() -> None:
+    runner = CliRunner()
+    for spec, error in [
+        ("node.demo.counter", "is not MODULE:CALLABLE"),
+        ("node.no_such_module:run", "cannot import node.no_such_module"),
+        ("node.demo.counter:no_such_app", "node.demo.counter has no callable no_such_app"),
+    ]:
+        result = runner.invoke(main, ["node", "run", "--network", "x", "--app", spec])
+        assert result.exit_code == 1, result.output
+        (line,) = result.output.splitlines()
+        assert line.startswith(f"Error: app {spec!r}") and error in line, line
+
+
+async def test_apps_run_beside_the_node_until_it_stops() -> None:
+    net, stop, started, ended = object(), asyncio.Event(), asyncio.Event(), []
+
+    async def app(given: object) -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            ended.append(given)
+
+    async def returns_early(given: object) -> None:
+        pass
+
+    running = asyncio.create_task(run_apps(net, [("a", app), ("b", returns_early)], stop))  # type: ignore[list-item]
+    await started.wait()
+    assert not running.done()
+    stop.set()
+    await running
+    assert ended == [net]
+
+
+async def test_an_app_that_fails_stops_the_node_with_its_error() -> None:
+    async def forever(_net: object) -> None:
+        await asyncio.Event().wait()
+
+    async def broken(_net: object) -> None:
+        raise MosaikError("the app broke")
+
+    with pytest.raises(MosaikError, match="the app broke"):
+        await run_apps(object(), [("ok", forever), ("bad", broken)], asyncio.Event())  # type: ignore[arg-type,list-item]

@@ -56,7 +56,7 @@ def demo(nodes: int) -> None:
 
       mosaik demo
     """
-    from node.demo import run_demo
+    from node.demo.cluster import run_demo
 
     raise SystemExit(run_demo(nodes, time_factor=float(os.environ.get("TIME_FACTOR", "1"))))
 

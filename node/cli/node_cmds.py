@@ -6,27 +6,27 @@ import asyncio
 import json
 import logging
 import signal
-import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import Any
 
 import click
 
+from node.admin import fetch_status
+from node.cli.apps import App, load_app, run_apps
 from node.cli.options import (
     config_option,
     parse_peer_addrs,
     parse_socket_addr,
     parse_socket_addrs,
 )
-from node.demo_app import DemoApp, DemoAttestation
 from node.discovery.config import DiscoveryConfig
 from node.discovery.service import config_with_ttl
 from node.errors import MosaikError
-from node.groups.demo import CounterDemo
 from node.network import Network
 from node.primitives.keys import SecretKey
 from node.transport.addr import PeerAddr, SocketAddr
+
+# What ``--counter-group`` runs: the demo's replicated counter, loaded only when asked for.
+COUNTER_APP = "node.demo.counter:run"
 
 
 @click.group("node")
@@ -129,10 +129,13 @@ def node_id(key_file: str) -> None:
     envvar="MOSAIK_COUNTER_GROUP",
     help="Join the replicated counter demo group (3 members) and increment it twice a second.",
 )
-@click.option("--demo-app", is_flag=True, hidden=True, help="Play the demo roles of --tag.")
-@click.option("--demo-tdx-dir", type=click.Path(file_okay=False), hidden=True)
-@click.option("--demo-mrtd", hidden=True)
-@click.option("--demo-policy", type=click.Path(dir_okay=False), hidden=True)
+@click.option(
+    "--app",
+    "apps",
+    multiple=True,
+    hidden=True,
+    help="Also run MODULE:CALLABLE, an async callable taking the Network (repeatable).",
+)
 def run(
     network: str,
     secret_file: str | None,
@@ -145,10 +148,7 @@ def run(
     peer_ttl: float,
     mdns: bool,
     counter_group: bool,
-    demo_app: bool,
-    demo_tdx_dir: str | None,
-    demo_mrtd: str | None,
-    demo_policy: str | None,
+    apps: tuple[str, ...],
 ) -> None:
     """Run a node until SIGTERM or SIGINT, then leave gracefully (exit 0).
 
@@ -164,11 +164,8 @@ def run(
         key = SecretKey.from_file(secret_file) if secret_file else None
         discovery = config_with_ttl(peer_ttl)
         directory = Path(data_dir) if data_dir else None
-        attestation = (
-            DemoAttestation(Path(demo_tdx_dir), bytes.fromhex(demo_mrtd), Path(demo_policy))
-            if demo_tdx_dir and demo_mrtd and demo_policy
-            else None
-        )
+        specs = [*([COUNTER_APP] if counter_group else []), *apps]
+        loaded = [(spec, load_app(spec)) for spec in specs]
         asyncio.run(
             _run(
                 network,
@@ -181,9 +178,7 @@ def run(
                 directory,
                 discovery,
                 mdns,
-                counter_group,
-                demo_app,
-                attestation,
+                loaded,
             )
         )
     except MosaikError as exc:
@@ -201,9 +196,7 @@ async def _run(
     data_dir: Path | None,
     discovery: DiscoveryConfig,
     mdns: bool,
-    counter_group: bool,
-    demo_app: bool,
-    attestation: DemoAttestation | None,
+    apps: list[tuple[str, App]],
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -226,19 +219,8 @@ async def _run(
             f"node ready: peer_id={net.peer_id.hex()} address={net.local_addr} "
             f"admin={admin if admin else '-'} network={network}"
         )
-        app = DemoApp(net, set(tags), attestation) if demo_app else None
-        if app is not None:
-            await app.start()
-        gate = app.validators if app is not None else ()
-        counter = await CounterDemo.start(net, require_ticket=gate) if counter_group else None
-        if counter is not None:
-            net.register_status("counter", counter.status)
-        await stop.wait()
+        await run_apps(net, apps, stop)
         logging.getLogger("mosaik").info("stopping")
-        if counter is not None:
-            await counter.close()
-        if app is not None:
-            await app.close()
 
 
 @node_group.command("inspect")
@@ -251,7 +233,10 @@ def inspect(admin_addr: SocketAddr, as_json: bool) -> None:
 
       mosaik node inspect 127.0.0.1:9000
     """
-    status = fetch_status(admin_addr)
+    try:
+        status = fetch_status(admin_addr)
+    except MosaikError as exc:
+        raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps(status, indent=2, sort_keys=True))
         return
@@ -274,12 +259,3 @@ def inspect(admin_addr: SocketAddr, as_json: bool) -> None:
         )
         for peer, reason in group.get("refused_by", {}).items():
             click.echo(f"    refused by {peer[:16]}: {reason}")
-
-
-def fetch_status(admin_addr: SocketAddr) -> dict[str, Any]:
-    try:
-        with urllib.request.urlopen(f"http://{admin_addr}/status", timeout=5) as response:
-            status: dict[str, Any] = json.load(response)
-            return status
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise click.ClickException(f"cannot read status from {admin_addr}: {exc}") from None

@@ -6,18 +6,12 @@ import asyncio
 import sys
 from pathlib import Path
 
-import pytest
-
-from node.network import Network
 from tests.conftest import deadline
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "group_chat.py"
 
 
 async def test_the_group_chat_demo_delivers_every_message_to_everyone() -> None:
-    async with Network.create("probe") as net:
-        if not hasattr(net, "collections"):
-            pytest.skip("net.collections is not wired into Network yet")
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         str(EXAMPLE),

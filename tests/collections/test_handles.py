@@ -210,7 +210,9 @@ async def test_reaches_and_updated_wait_for_the_local_replica(fake_nodes, fake_g
     version = await writer.insert("k", 1)
     reached = asyncio.create_task(reader.when.reaches(version))
     updated = asyncio.create_task(reader.when.updated())
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(0)  # one turn: both start waiting
+    # The reader's replica holds the insert back: it has not applied the writer's entry.
+    assert member.applied < len(member.log.entries)
     assert not reached.done() and not updated.done() and reader.get("k") is None
     member.release()
     async with asyncio.timeout(deadline(2)):

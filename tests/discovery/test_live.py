@@ -65,7 +65,10 @@ async def test_networks_are_isolated(nodes) -> None:
     # Wrongly configured: a net-b node given net-a's seed.
     stray = await nodes("net-b", bootstrap=[a_seed.address, b_seed.address])
     await wait_until(lambda: sees(a, a_seed) and sees(stray, b_seed), 10, "both networks form")
-    await asyncio.sleep(0)
+    # The stray did dial net-a's seed, and the handshake refused it (DifferentNetwork).
+    await wait_until(
+        lambda: stray.endpoint.statistics()["auth_failures"] >= 1, 10, "the stray is refused"
+    )
     assert stray.peer_id not in a_seed.discovery.catalog
     assert a_seed.peer_id not in stray.discovery.catalog
     assert all(info.entry.network_id == a.network_id for info in a.discovery.catalog)

@@ -12,7 +12,7 @@ import argparse
 import asyncio
 import sys
 
-from node.groups.demo import Counter, Increment, Value
+from node.demo.counter import Counter, Increment, Value
 from node.network import Network
 from node.primitives import SecretKey
 from tests.groups.live import FAST

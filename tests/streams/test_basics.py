@@ -125,8 +125,10 @@ async def test_send_waits_and_try_send_is_offline_while_offline(make_node: MakeN
         producer.try_send(Reading("x", 0))
     assert offline.value.datum == Reading("x", 0)
     pending = asyncio.ensure_future(producer.send(Reading("x", 1)))
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(0)  # one turn: send runs until it waits
     assert not pending.done()
+    stats = producer.statistics()
+    assert not stats["online"] and stats["buffered"] == stats["datums_sent"] == 0
     b = await make_node()
     consumer = streams(b).consume(Reading)
     async with asyncio.timeout(deadline(15)):

@@ -4,7 +4,7 @@ The first node is the seed; the others get only its address. The demo waits unti
 has discovered every other, prints what each node reports on its admin endpoint, shows the
 attested sensor stream refusing a rogue node, runs a replicated counter on a 3-member Raft
 group and SIGKILLs its leader to show a new leader and no lost increment, then stops the rest
-with SIGTERM and checks they exit cleanly.
+with SIGTERM and checks they exit cleanly. Every node runs ``node.demo.roles:run`` as its app.
 """
 
 from __future__ import annotations
@@ -23,11 +23,10 @@ from typing import Any
 import click
 
 from attestation import MeasurementRecord, Policy, SimulatedPlatform
-from node.cli.node_cmds import fetch_status
-from node.errors import MosaikError
-from node.primitives.keys import SecretKey
+from node import MosaikError, SecretKey, SocketAddr
+from node.admin import fetch_status
+from node.demo.roles import DemoAttestation
 from node.transport import codes
-from node.transport.addr import SocketAddr
 
 # The demo image's MRTD, and a rogue build's: stand-ins for values `mosaik measure` computes.
 GOOD_MRTD = bytes.fromhex("a1" * 48)
@@ -45,10 +44,13 @@ class _Proc:
     admin: SocketAddr | None = None
 
 
-def _start(name: str, args: list[str], log_dir: Path) -> _Proc:
+def _start(name: str, args: list[str], log_dir: Path, env: dict[str, str]) -> _Proc:
     command = [sys.executable, "-m", "node", "--log-level", "info", "node", "run", *args]
+    command += ["--app", "node.demo.roles:run"]
     stderr = (log_dir / f"{name}.log").open("w")
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=os.environ | env
+    )
     return _Proc(name, process)
 
 
@@ -71,14 +73,19 @@ def _status(proc: _Proc) -> dict[str, Any]:
     return fetch_status(proc.admin)
 
 
-def _attestation_args(workdir: Path) -> list[str]:
-    """One SIMULATED TDX platform for all nodes, and a policy that admits only GOOD_MRTD."""
+def _attestation(workdir: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """One SIMULATED TDX platform for all nodes, and a policy that admits only GOOD_MRTD.
+
+    Returns the environments of a good node and of the rogue (``node.demo.roles`` reads them).
+    """
     tdx_dir = workdir / "simulated-tdx"
     SimulatedPlatform.open(tdx_dir)  # created once here, so the nodes share its root
     policy = workdir / "policy.json"
     record = MeasurementRecord.of("mosaik-demo-image", mrtd=GOOD_MRTD)
     policy.write_text(Policy(measurements=(record,)).to_json())
-    return ["--demo-tdx-dir", str(tdx_dir), "--demo-policy", str(policy)]
+    good = DemoAttestation(tdx_dir, GOOD_MRTD, policy)
+    rogue = DemoAttestation(tdx_dir, ROGUE_MRTD, policy)
+    return good.env(), rogue.env()
 
 
 def _show_sensor_rates(procs: list[_Proc], names: dict[str, str], deadline: float) -> None:
@@ -232,11 +239,10 @@ def _drive(
 ) -> int:
     deadline = time.monotonic() + 30 * time_factor
     common = ["--network", "mosaik-demo", "--bind", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"]
-    common += ["--demo-app", *_attestation_args(workdir)]
-    good = ["--demo-mrtd", GOOD_MRTD.hex(), "--counter-group"]
-    seed_args = [*common, *good, "--secret-file", str(seed_key), "--tag", "seed", "--tag", "sensor"]
+    good, rogue = _attestation(workdir)
+    seed_args = [*common, "--secret-file", str(seed_key), "--tag", "seed", "--tag", "sensor"]
     seed_args += ["--data-dir", str(workdir / "node-0")]
-    seed = _start("node-0", seed_args, workdir)
+    seed = _start("node-0", seed_args, workdir, good)
     procs.append(seed)
     _wait_ready(seed, deadline)
     click.echo(f"seed      node-0  {seed.peer_id}  quic {seed.address}  admin {seed.admin}")
@@ -244,9 +250,8 @@ def _drive(
     joining = [*common, "--bootstrap", f"{seed.peer_id}@{seed.address}", "--tag", "monitor"]
     for i in range(1, nodes):
         data_dir = ["--data-dir", str(workdir / f"node-{i}")]
-        procs.append(_start(f"node-{i}", [*joining, *good, *data_dir], workdir))
-    rogue = [*joining, "--demo-mrtd", ROGUE_MRTD.hex(), "--counter-group"]
-    procs.append(_start("rogue", rogue, workdir))
+        procs.append(_start(f"node-{i}", [*joining, *data_dir], workdir, good))
+    procs.append(_start("rogue", joining, workdir, rogue))
     nodes += 1
     for proc in procs[1:]:
         _wait_ready(proc, deadline)
@@ -299,7 +304,3 @@ def _drive(
         raise MosaikError(f"{failed} node(s) did not exit cleanly")
     click.echo("demo complete")
     return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(run_demo(int(os.environ.get("NODES", "3"))))

@@ -1,7 +1,9 @@
-"""A replicated counter: the state machine ``mosaik node run --counter-group`` runs.
+"""A replicated counter on a Raft group: the app ``mosaik node run --counter-group`` runs.
 
 Every member applies the same increments in log order, so every member reports the same value
-at the same index; a leader that dies loses no committed increment.
+at the same index; a leader that dies loses no committed increment. ``run(net)`` is the app:
+it joins the group, increments it every half second and reports under ``"counter"`` in the
+node's ``/status`` until it is cancelled.
 """
 
 from __future__ import annotations
@@ -12,18 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from node._tasks import TaskScope
-from node.groups.config import ConsensusConfig
-from node.groups.errors import GroupError
-from node.groups.handle import Group
-from node.groups.state_machine import ApplyContext
+from node.groups import ApplyContext, ConsensusConfig, Group, GroupError
 from node.primitives import Digest, encode
 from node.tickets import RequireTicket
 
 if TYPE_CHECKING:
-    from node.network import Network
+    from node import Network
 
-log = logging.getLogger("mosaik.groups.demo")
+log = logging.getLogger("mosaik.demo.counter")
 
 COUNTER_GROUP = "demo-counter"
 
@@ -74,27 +72,24 @@ class Counter:
 
 
 class CounterDemo:
-    """What ``mosaik node run --counter-group`` runs: the counter group, incremented by this
-    node every ``interval`` seconds while the group is online.
+    """This node's part in the counter group: ``increment`` adds one every ``interval`` seconds
+    while the group is online.
 
-    ``status()`` goes into the node's ``/status`` under ``"counter"``: who leads, in which
-    term, the value this node has applied, and how many of its own increments were
-    acknowledged (committed and applied). Killing the leader's process must leave every
-    acknowledged increment in the value the new leader reports.
+    ``status()`` is the group's status with the value this node has applied and how many of
+    its own increments were acknowledged (committed and applied). Killing the leader's process
+    must leave every acknowledged increment in the value the new leader reports.
     """
 
     def __init__(self, group: Group) -> None:
         self.group = group
         self.acknowledged = 0
-        self._tasks = TaskScope("counter-demo")
 
     @classmethod
-    async def start(
+    async def join(
         cls,
         net: Network,
         *,
         bootstrap_expect: int = 3,
-        interval: float = 0.5,
         consensus: ConsensusConfig | None = None,
         require_ticket: RequireTicket = None,
     ) -> CounterDemo:
@@ -105,11 +100,10 @@ class CounterDemo:
             consensus=consensus,
             require_ticket=require_ticket,
         )
-        demo = cls(group)
-        demo._tasks.spawn(demo._increment(interval), "increment")
-        return demo
+        return cls(group)
 
-    async def _increment(self, interval: float) -> None:
+    async def increment(self, interval: float) -> None:
+        """Increment every ``interval`` seconds until cancelled; count the acknowledged ones."""
         while True:
             await asyncio.sleep(interval)
             try:
@@ -127,5 +121,16 @@ class CounterDemo:
         }
 
     async def close(self) -> None:
-        await self._tasks.aclose()
         await self.group.close()
+
+
+async def run(net: Network, *, require_ticket: RequireTicket = None) -> None:
+    """The app of ``node run --counter-group``: join the 3-member counter group, increment it
+    twice a second and report under ``"counter"`` in ``/status``, until cancelled.
+    """
+    demo = await CounterDemo.join(net, require_ticket=require_ticket)
+    net.register_status("counter", demo.status)
+    try:
+        await demo.increment(0.5)
+    finally:
+        await demo.close()
