@@ -29,6 +29,7 @@ lint: venv
 	$(VENV)/bin/ruff check node attestation images playbooks tests bench examples
 	$(VENV)/bin/ruff format --check node attestation images playbooks tests bench examples
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 demo: venv
 	$(VENV)/bin/mosaik demo
