@@ -5,7 +5,14 @@ core and its storage live in ``node.groups.raft``.
 """
 
 from node.groups.config import ConsensusConfig
-from node.groups.errors import CommandsNotApplied, Encoding, GroupError, GroupTerminated, Offline
+from node.groups.errors import (
+    CommandsNotApplied,
+    Encoding,
+    GroupError,
+    GroupStopped,
+    GroupTerminated,
+    Offline,
+)
 from node.groups.handle import Committed, Group, LogPosition, When
 from node.groups.ids import group_id, group_secret
 from node.groups.pending import Executed
@@ -36,6 +43,7 @@ __all__ = [
     "Executed",
     "Group",
     "GroupError",
+    "GroupStopped",
     "GroupTerminated",
     "Groups",
     "LeadershipPreference",
