@@ -1,5 +1,8 @@
 """The node's local HTTP endpoint: ``/metrics`` (Prometheus), ``/status`` (JSON), ``/healthz``.
 
+``/healthz`` answers 200 ``ok`` while ``problems()`` is empty, else 503 with one problem a line
+(a group stopped on this node, and why).
+
 A deliberately tiny HTTP/1.0 responder on asyncio: it serves three read-only documents to
 `mosaik node inspect`, Prometheus and health checks, and nothing else. ``fetch_status`` is its
 client: it reads ``/status`` of a running node.
@@ -12,7 +15,7 @@ import json
 import logging
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from node.errors import ConfigError, MosaikError
@@ -26,11 +29,11 @@ class AdminServer:
         self,
         status: Callable[[], dict[str, Any]],
         metrics: Callable[[], bytes],
-        healthy: Callable[[], bool],
+        problems: Callable[[], Sequence[str]],
     ) -> None:
         self._status = status
         self._metrics = metrics
-        self._healthy = healthy
+        self._problems = problems
         self._server: asyncio.Server | None = None
         self.address: SocketAddr | None = None
 
@@ -74,12 +77,11 @@ class AdminServer:
             body = json.dumps(self._status(), indent=2, sort_keys=True).encode()
             return "200 OK", "application/json", body
         if path == "/healthz":
-            ok = self._healthy()
-            return (
-                ("200 OK" if ok else "503 Service Unavailable"),
-                "text/plain",
-                (b"ok\n" if ok else b"starting\n"),
-            )
+            problems = self._problems()
+            if not problems:
+                return "200 OK", "text/plain", b"ok\n"
+            body = "".join(f"{problem}\n" for problem in problems).encode()
+            return "503 Service Unavailable", "text/plain", body
         return "404 Not Found", "text/plain", b"not found\n"
 
 

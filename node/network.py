@@ -177,7 +177,7 @@ class Network:
     async def _open(self) -> None:
         self.endpoint.register(PING_ALPN, self._serve_ping)
         if self._metrics_addr is not None:
-            self._admin = AdminServer(self.status, self.metrics.exposition, lambda: True)
+            self._admin = AdminServer(self.status, self.metrics.exposition, self._problems)
             await self._admin.start(self._metrics_addr)
         if self.tags:
             self.discovery.add_tags(*self.tags)
@@ -277,6 +277,10 @@ class Network:
                 for info in self.discovery.catalog
             ],
         }
+
+    def _problems(self) -> list[str]:
+        """What ``/healthz`` reports as unhealthy: stopped groups."""
+        return self.groups.problems() if "groups" in vars(self) else []
 
     def register_status(self, name: str, section: Callable[[], Any]) -> None:
         """Add a section to ``status()`` (and so to ``/status`` and ``node inspect``)."""

@@ -11,7 +11,14 @@ import typing
 
 from node._lazy import lazy as _lazy
 from node.groups.config import ConsensusConfig
-from node.groups.errors import CommandsNotApplied, Encoding, GroupError, GroupTerminated, Offline
+from node.groups.errors import (
+    CommandsNotApplied,
+    Encoding,
+    GroupError,
+    GroupStopped,
+    GroupTerminated,
+    Offline,
+)
 from node.groups.ids import group_id, group_secret
 from node.groups.raft.config import LeadershipPreference, RaftConfig
 from node.groups.raft.core import RaftNode
@@ -49,6 +56,7 @@ __all__ = [
     "Executed",
     "Group",
     "GroupError",
+    "GroupStopped",
     "GroupTerminated",
     "Groups",
     "LeadershipPreference",

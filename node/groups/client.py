@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from node.groups.errors import CommandsNotApplied, GroupTerminated, Offline
+from node.groups.errors import CommandsNotApplied, GroupStopped, Offline
 from node.groups.inputs import ConfirmRead, Propose
 from node.groups.pending import Assignment, Executed, Overwritten
 from node.groups.ports import ClientHost
@@ -39,6 +39,8 @@ async def assign(rt: ClientHost, datas: Sequence[bytes], commands: Sequence[Any]
                 return await _forward(rt, leader, datas, commands, deadline)
         except (NotLeader, ProposalDropped):
             pass
+        except GroupStopped as exc:
+            raise exc.with_commands(commands) from None
         remaining = deadline - loop.time()
         if remaining <= 0:
             raise Offline(
@@ -109,9 +111,7 @@ async def execute(
                 raise outcome
         if failure is not None:
             lost = [commands[i] for i, r in enumerate(results) if r is None]
-            if isinstance(failure, Offline):
-                raise Offline(str(failure), lost, maybe_applied=failure.maybe_applied)
-            raise type(failure)(str(failure), lost)
+            raise failure.with_commands(lost)
         todo = again
     return [r for r in results if r is not None]
 
@@ -147,8 +147,8 @@ async def read_barrier(rt: ClientHost) -> None:
 def _check(rt: ClientHost, commands: Sequence[Any]) -> None:
     try:
         rt.check_running()
-    except GroupTerminated as exc:
-        raise GroupTerminated(str(exc), commands) from None
+    except CommandsNotApplied as exc:
+        raise exc.with_commands(commands) from None
 
 
 def _moved_from(rt: ClientHost, leader: PeerId | None) -> Callable[[], bool]:

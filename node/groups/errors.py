@@ -7,7 +7,12 @@
             │                     a strong query got no confirmation (``query_timeout``);
             │                     ``maybe_applied`` is True when a leader may have taken them
             │                     but its answer was lost: the outcome is then unknown
-            ├── GroupTerminated   the handle or the group closed (or failed) first
+            ├── GroupTerminated   the handle or the group closed first (or failed while
+            │                     joining)
+            ├── GroupStopped      the group stopped on this node (``reason``: storage_full,
+            │                     ...) and retries by itself; the handle works again once it
+            │                     recovered. ``maybe_applied`` as for ``Offline``: commands
+            │                     already appended may still commit through the other members
             └── Encoding          a command is not an instance of the machine's command type
                                   (the caller's fault; nothing was sent)
 
@@ -17,8 +22,9 @@ through ``join`` unchanged.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Self
 
 from node.errors import MosaikError
 
@@ -33,6 +39,12 @@ class CommandsNotApplied(GroupError):
     def __init__(self, message: str, commands: Sequence[Any] = ()) -> None:
         super().__init__(message)
         self.commands = tuple(commands)
+
+    def with_commands(self, commands: Sequence[Any]) -> Self:
+        """The same error (type, message, attributes) about ``commands``."""
+        error = copy.copy(self)
+        error.commands = tuple(commands)
+        return error
 
 
 class Offline(CommandsNotApplied):
@@ -51,3 +63,21 @@ class GroupTerminated(CommandsNotApplied):
 
 class Encoding(CommandsNotApplied):
     """A command that does not encode as the state machine's ``command_type``."""
+
+
+class GroupStopped(CommandsNotApplied):
+    """The group stopped on this node (its storage or driver failed) and is retrying; ``reason``
+    is the bounded label (``storage_full``, ``storage_corrupt``, ``storage_error``,
+    ``internal``). Commands may have been appended before the stop when ``maybe_applied``."""
+
+    def __init__(
+        self,
+        message: str,
+        commands: Sequence[Any] = (),
+        *,
+        reason: str = "internal",
+        maybe_applied: bool = False,
+    ) -> None:
+        super().__init__(message, commands)
+        self.reason = reason
+        self.maybe_applied = maybe_applied

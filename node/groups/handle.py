@@ -10,7 +10,7 @@ import msgspec
 
 from node.errors import ConfigError, DecodeError
 from node.groups import client
-from node.groups.errors import Encoding, GroupTerminated
+from node.groups.errors import CommandsNotApplied, Encoding, GroupTerminated
 from node.groups.pending import Executed
 from node.groups.raft import Membership, Role
 from node.primitives import Decoder, GroupId, PeerId, encode
@@ -155,8 +155,8 @@ class Group:
             raise GroupTerminated("this group handle is closed", commands)
         try:
             self._rt.check_running()
-        except GroupTerminated as exc:
-            raise GroupTerminated(str(exc), commands) from None
+        except CommandsNotApplied as exc:
+            raise exc.with_commands(commands) from None
 
     # -- lifetime -----------------------------------------------------------------------------
 
@@ -181,7 +181,8 @@ class Group:
 
 
 class When:
-    """Conditions to wait for; each raises ``GroupTerminated`` if the group closes first."""
+    """Conditions to wait for; each raises ``GroupTerminated`` if the group closes first,
+    ``GroupStopped`` if it stops on this node."""
 
     def __init__(self, group: Group) -> None:
         self._group = group

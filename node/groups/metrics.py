@@ -9,6 +9,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from node.groups.raft import Role, SqliteStorage
+from node.groups.stopped import REASONS
 from node.primitives import GroupId
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ _COUNTERS = {
     "mosaik_groups_rival_clusters_detected": ("Peers seen in a rival cluster", "rivals_detected"),
     "mosaik_groups_lineages_abandoned": ("Empty clusters left for a rival", "lineages_abandoned"),
     "mosaik_groups_malformed_frames": ("Frames dropped as malformed", "malformed_frames"),
+    "mosaik_groups_recoveries": ("Stops the group recovered from by itself", "recoveries"),
 }
 
 
@@ -50,7 +52,14 @@ class GroupsCollector(Collector):
                 "mosaik_groups_is_leader", "1 if this node leads the group", labels=_LABELS
             ),
             "role": GaugeMetricFamily(
-                "mosaik_groups_role", "1 for this node's Raft role", labels=[*_LABELS, "role"]
+                "mosaik_groups_role",
+                "1 for this node's Raft role (or stopped)",
+                labels=[*_LABELS, "role"],
+            ),
+            "stopped": GaugeMetricFamily(
+                "mosaik_groups_stopped",
+                "1 while the group is stopped on this node, for the reason it stopped",
+                labels=[*_LABELS, "reason"],
             ),
             "commit": GaugeMetricFamily(
                 "mosaik_groups_commit_index", "Local commit index", labels=_LABELS
@@ -86,6 +95,11 @@ class GroupsCollector(Collector):
         frames = CounterMetricFamily(
             "mosaik_groups_frames_sent", "Frames sent to fellow members", labels=_LABELS
         )
+        stops = CounterMetricFamily(
+            "mosaik_groups_stops",
+            "Times the group stopped on this node",
+            labels=[*_LABELS, "reason"],
+        )
         dropped = CounterMetricFamily(
             "mosaik_groups_frames_dropped",
             "Frames dropped because a peer's queue was full",
@@ -96,8 +110,15 @@ class GroupsCollector(Collector):
             membership = rt.membership
             gauges["term"].add_metric(labels, rt.term)
             gauges["leader"].add_metric(labels, 1 if rt.role is Role.LEADER else 0)
+            stopped = rt.stopped
             for role in Role:
-                gauges["role"].add_metric([*labels, role.value], 1 if rt.role is role else 0)
+                value = 1 if rt.role is role and stopped is None else 0
+                gauges["role"].add_metric([*labels, role.value], value)
+            gauges["role"].add_metric([*labels, "stopped"], 0 if stopped is None else 1)
+            for reason in REASONS:
+                why = stopped is not None and stopped.reason == reason
+                gauges["stopped"].add_metric([*labels, reason], 1 if why else 0)
+                stops.add_metric([*labels, reason], rt.stats.stops.get(reason, 0))
             gauges["commit"].add_metric(labels, rt.commit_index)
             gauges["applied"].add_metric(labels, rt.applied)
             gauges["voters"].add_metric(labels, len(membership.voters))
@@ -114,4 +135,4 @@ class GroupsCollector(Collector):
                 fsyncs.add_metric(labels, statistics.commits)
         yield from gauges.values()
         yield from counters.values()
-        yield from (fsyncs, frames, dropped)
+        yield from (fsyncs, frames, dropped, stops)

@@ -90,7 +90,8 @@ class ClientHost(Protocol):
     def stats(self) -> GroupStats: ...
 
     def check_running(self) -> None:
-        """``GroupTerminated`` if the group closed or failed on this node."""
+        """``GroupTerminated`` if the group closed on this node, ``GroupStopped`` if it
+        stopped (and is retrying)."""
         ...
 
     async def wait_for(self, condition: Callable[[], bool]) -> None: ...

@@ -14,6 +14,13 @@ as ``next_change`` decides, on every tick. Lineages (whose messages may be stepp
 clusters) are ``lineage``'s business; what a group says to its peers is in ``exchange``;
 callers' commands and reads go through ``client``. Those see the runtime only through the
 Protocols of ``ports``.
+
+When the driver fails (the storage refuses a write: a full disk; or anything else raises), the
+group stops on this node but the process keeps running: it shows as stopped (``status``,
+``stopped``), calls fail with ``GroupStopped``, inputs are refused, and the driver retries
+after a backoff (``stopped``), re-opening the storage from disk and rebuilding the core from
+what it holds; the state machine keeps what it applied (every applied entry was persisted
+first). A failure while joining is raised by ``start`` instead.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from node._tasks import TaskScope
 from node.errors import DecodeError
 from node.groups import ids
 from node.groups.config import ConsensusConfig
-from node.groups.errors import GroupTerminated
+from node.groups.errors import GroupStopped, GroupTerminated
 from node.groups.exchange import Exchange
 from node.groups.inputs import (
     ConfirmRead,
@@ -74,6 +81,7 @@ from node.groups.raft import (
 )
 from node.groups.state_machine import ApplyContext, StateMachine
 from node.groups.stats import GroupStats
+from node.groups.stopped import Stopped, backoff, classify
 from node.groups.wire import (
     ClusterChanged,
     ClusterState,
@@ -156,6 +164,12 @@ class GroupRuntime:
         self._applied = 0
         self._snapshot_index = 0
         self.failure: BaseException | None = None
+        """What stopped the group last (raised by ``start`` if it stops while joining)."""
+        self.stopped: Stopped | None = None
+        self._retries = 0
+        """Retries since the group last stopped, until a storage write succeeds again."""
+        self._stopped_since = 0.0
+        self._joined = False
         self.closed = False
 
     # -- lifetime -----------------------------------------------------------------------------
@@ -163,13 +177,7 @@ class GroupRuntime:
     async def start(self) -> None:
         snapshot = self._storage.snapshot()
         if snapshot.index:
-            try:
-                envelope = envelope_decoder.decode(snapshot.data)
-            except DecodeError as exc:
-                path = str(self.spec.storage_path) if self.spec.storage_path else None
-                raise CorruptStorage(f"the snapshot is not a group snapshot: {exc}", path) from None
-            self.machine.restore(envelope.machine)
-            self.lineage.set(ClusterState(envelope.cluster, envelope.has_data))
+            self._restore(snapshot)
         else:
             self.lineage.set(scan_lineage(self._storage))
         self._applied = self._snapshot_index = snapshot.index
@@ -179,16 +187,28 @@ class GroupRuntime:
         self._wake.set()
         try:
             await self.wait_for(lambda: self._applied >= replayed)
-        except GroupTerminated:
+        except (GroupTerminated, GroupStopped):
             if self.failure is not None:
                 raise self.failure from None
             raise
+        self._joined = True
+
+    def _restore(self, snapshot: Snapshot) -> None:
+        """The state machine and lineage from a stored snapshot (``CorruptStorage`` if it is
+        not a group snapshot)."""
+        try:
+            envelope = envelope_decoder.decode(snapshot.data)
+        except DecodeError as exc:
+            path = str(self.spec.storage_path) if self.spec.storage_path else None
+            raise CorruptStorage(f"the snapshot is not a group snapshot: {exc}", path) from None
+        self.machine.restore(envelope.machine)
+        self.lineage.set(ClusterState(envelope.cluster, envelope.has_data))
 
     async def close(self) -> None:
         """Hand leadership to an up-to-date voter if we lead, then stop."""
         if self.closed:
             return
-        if self.failure is None and self._core.role is Role.LEADER:
+        if self.stopped is None and self._core.role is Role.LEADER:
             await self._transfer_before_close()
         self.closed = True
         self._pending.fail_all(lambda: GroupTerminated("the group closed on this node"))
@@ -212,12 +232,102 @@ class GroupRuntime:
                 await self.wait_for(lambda: self._core.role is not Role.LEADER)
         except TimeoutError:
             log.info("group %s: leadership transfer before close timed out", self.name)
+        except GroupStopped:
+            pass  # no leader to hand over from
 
-    def _fail(self, exc: BaseException) -> None:
-        log.error("group %s stopped: %s", self.name, exc, exc_info=exc)
+    # -- stopping and recovering -------------------------------------------------------------
+
+    def _stop(self, exc: Exception) -> None:
+        """The driver failed: fail every waiting call and refuse inputs until ``_recover``."""
+        reason = classify(exc)
+        if self._retries == 0:
+            log.error("group %s stopped (%s): %s", self.name, reason, exc, exc_info=exc)
+            self._stopped_since = time.time()
+        else:  # the last retry re-opened the storage but the cause is still there
+            log.warning("group %s stopped again (%s): %s", self.name, reason, exc)
         self.failure = exc
-        self._pending.fail_all(lambda: GroupTerminated(f"the group failed on this node: {exc}"))
+        delay = backoff(self._retries, self._rng)
+        self.stopped = Stopped(
+            reason, str(exc), self._stopped_since, self._retries, time.monotonic() + delay
+        )
+        self.stats.stops[reason] = self.stats.stops.get(reason, 0) + 1
+        self._pending.fail_all(lambda: self._stopped_error(maybe_applied=True))
+        inputs, self._inputs = self._inputs, deque()
+        for item in inputs:
+            self._refuse(item)
         self._notify()
+
+    def _stopped_error(self, *, maybe_applied: bool = False) -> GroupStopped:
+        stopped = self.stopped
+        assert stopped is not None
+        return GroupStopped(
+            f"the group stopped on this node ({stopped.reason}: {stopped.error}); "
+            "it retries by itself",
+            reason=stopped.reason,
+            maybe_applied=maybe_applied,
+        )
+
+    def _refuse(self, item: Input) -> None:
+        """Answer an input the stopped group cannot apply."""
+        match item:
+            case Propose(_, future) | ConfirmRead(_, future):
+                if not future.done():
+                    future.set_exception(self._stopped_error())
+            case ForwardReceived(peer, forward):
+                refusal = ForwardRefused(forward.request, None, "the group is stopped here")
+                self._links.send(peer, encode(refusal))
+            case MessageReceived() | LinkLost() | TransferLeadership():
+                pass
+            case _:
+                assert_never(item)
+
+    async def _recover(self) -> None:
+        """Retry with backoff until the storage re-opens and the core is rebuilt from it."""
+        while (stopped := self.stopped) is not None:
+            await asyncio.sleep(max(0.0, stopped.next_retry - time.monotonic()))
+            self._retries += 1
+            try:
+                await self._reopen()
+            except Exception as exc:
+                self.failure = exc
+                retry = time.monotonic() + backoff(self._retries, self._rng)
+                reason = classify(exc)
+                self.stopped = Stopped(reason, str(exc), stopped.since, self._retries, retry)
+                log.warning(
+                    "group %s: retry %d failed (%s): %s", self.name, self._retries, reason, exc
+                )
+                self._notify()
+                continue
+            self.stopped = None
+            self.stats.recoveries += 1
+            log.warning(
+                "group %s recovered after %d retries (stopped %.1f s)",
+                self.name,
+                self._retries,
+                time.time() - stopped.since,
+            )
+        self._on_soft_state(None, Role.FOLLOWER)
+        self._ticks = 0
+        self._catalog_dirty = True
+        self._wake.set()
+        self._notify()
+
+    async def _reopen(self) -> None:
+        """The storage as it is on disk (a file we own is closed and opened again), and a core
+        built from it; the state machine keeps what it applied."""
+        storage, path = self._storage, self.spec.storage_path
+        if self._owns_storage and isinstance(storage, SqliteStorage) and path is not None:
+            await self._run_storage(storage.close)
+            storage = await self._run_storage(SqliteStorage, path)
+            self._storage = storage
+        core = RaftNode(self.node.peer_id, storage, self._raft_config, self._rng)
+        snapshot = storage.snapshot()
+        if snapshot.index > self._applied:  # stored, but the failure came before installing it
+            self._restore(snapshot)
+            self._applied = snapshot.index
+            self._pending.skipped_to(snapshot.index)
+        self._snapshot_index = snapshot.index
+        self._core = core
 
     # -- state watching -----------------------------------------------------------------------
 
@@ -226,14 +336,17 @@ class GroupRuntime:
         self._changed = asyncio.Event()
 
     async def wait_for(self, condition: Callable[[], bool]) -> None:
-        """Until ``condition()`` holds; ``GroupTerminated`` if the group stops first."""
+        """Until ``condition()`` holds; ``GroupTerminated`` if the group closes first,
+        ``GroupStopped`` if it stops."""
         while not condition():
             self.check_running()
             await self._changed.wait()
 
     def check_running(self) -> None:
-        if self.closed or self.failure is not None:
+        if self.closed:
             raise GroupTerminated("the group is closed on this node")
+        if self.stopped is not None:
+            raise self._stopped_error()
 
     # -- reading the state (handles, metrics, tests) -------------------------------------
 
@@ -256,11 +369,12 @@ class GroupRuntime:
 
     @property
     def leader(self) -> PeerId | None:
-        return self._core.leader
+        return None if self.stopped is not None else self._core.leader
 
     @property
     def role(self) -> Role:
-        return self._core.role
+        """The core's role; a stopped group follows no one (``stopped`` says why)."""
+        return Role.FOLLOWER if self.stopped is not None else self._core.role
 
     @property
     def term(self) -> int:
@@ -287,7 +401,7 @@ class GroupRuntime:
 
     @property
     def online(self) -> bool:
-        return self._core.leader is not None and self.node.peer_id in self._core.membership
+        return self.leader is not None and self.node.peer_id in self._core.membership
 
     @property
     def cluster(self) -> ClusterState:
@@ -305,11 +419,12 @@ class GroupRuntime:
         core = self._core
         membership = core.membership
         lineage = self.lineage
+        leader = self.leader
         status: dict[str, Any] = {
             "group_id": self.gid.hex(),
-            "role": core.role.value,
+            "role": "stopped" if self.stopped is not None else core.role.value,
             "term": core.term,
-            "leader": core.leader.hex() if core.leader else None,
+            "leader": leader.hex() if leader else None,
             "voters": [p.hex() for p in membership.voters],
             "learners": [p.hex() for p in membership.learners],
             "commit_index": core.commit_index,
@@ -319,6 +434,8 @@ class GroupRuntime:
             "rivals": sorted({c.hex() for c in lineage.rivals.values()}),
             "refused_by": {p.hex(): reason for p, reason in sorted(self._links.refusals.items())},
         }
+        if self.stopped is not None:
+            status["stopped"] = self.stopped.describe(time.monotonic())
         describe = getattr(self.machine, "status", None)
         if callable(describe):
             status["state"] = describe()
@@ -342,7 +459,11 @@ class GroupRuntime:
     # -- inputs -------------------------------------------------------------------------------
 
     def submit(self, item: Input) -> None:
-        """Queue ``item`` for the driver, which applies it in ``_apply_input``."""
+        """Queue ``item`` for the driver, which applies it in ``_apply_input`` (refused at once
+        while the group is stopped)."""
+        if self.stopped is not None:
+            self._refuse(item)
+            return
         self._inputs.append(item)
         self._wake.set()
 
@@ -359,15 +480,19 @@ class GroupRuntime:
     # -- the driver ---------------------------------------------------------------------------
 
     async def _drive(self) -> None:
-        try:
-            while True:
-                await self._wake.wait()
-                self._wake.clear()
-                await self._process()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self._fail(exc)
+        while True:
+            try:
+                while True:
+                    await self._wake.wait()
+                    self._wake.clear()
+                    await self._process()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._stop(exc)
+            if not self._joined:
+                return  # ``start`` raises the failure
+            await self._recover()
 
     async def _process(self) -> None:
         if self._catalog_dirty:
@@ -454,6 +579,7 @@ class GroupRuntime:
             await self._run_storage(
                 self._storage.save, rd.hard_state, list(rd.entries), rd.snapshot
             )
+            self._retries = 0  # the storage writes again: the next stop starts its backoff anew
         if rd.hard_state is not None:
             self.stats.saw_hard_state(rd.hard_state, self.node.peer_id)
         if rd.snapshot is not None:
@@ -506,6 +632,8 @@ class GroupRuntime:
             self._set_cluster(cluster)
 
     def _apply(self, entry: Entry) -> None:
+        if entry.index <= self._applied:
+            return  # a core rebuilt after a stop hands out again what the machine applied
         result: Any = None
         if entry.kind is EntryKind.COMMAND:
             try:
@@ -528,6 +656,8 @@ class GroupRuntime:
         cluster = self.lineage.cluster
         if self._applied - self._snapshot_index < self.config.snapshot_every or cluster.id is None:
             return
+        if self._core.applied_index != self._applied:
+            return  # a rebuilt core is still handing out entries the machine applied before
         meta = self._core.snapshot_meta()
         envelope = SnapshotEnvelope(cluster.id, cluster.has_data, self.machine.snapshot())
         try:

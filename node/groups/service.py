@@ -191,6 +191,17 @@ class Groups:
         ``status()`` if it has one. The node's ``/status`` shows it under ``"groups"``."""
         return [rt.status() for rt in self._runtimes.values()]
 
+    def problems(self) -> list[str]:
+        """Why the node's groups are not healthy (``/healthz``): one line per stopped group."""
+        problems = []
+        for rt in self._runtimes.values():
+            if (stopped := rt.stopped) is not None:
+                problems.append(
+                    f"group {rt.name} stopped ({stopped.reason}, {stopped.retries} retries): "
+                    f"{stopped.error}"
+                )
+        return problems
+
     def __len__(self) -> int:
         return len(self._runtimes)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from node.groups.raft import HardState, Role
 from node.primitives import PeerId
@@ -27,6 +27,10 @@ class GroupStats:
     rivals_detected: int = 0
     lineages_abandoned: int = 0
     malformed_frames: int = 0
+    stops: dict[str, int] = field(default_factory=dict)
+    """Times the group stopped on this node, by reason (``stopped.REASONS``)."""
+    recoveries: int = 0
+    """Times it recovered from a stop by itself."""
 
     def saw_hard_state(self, hard: HardState, self_id: PeerId) -> None:
         if hard.term > self.term and hard.vote == self_id:

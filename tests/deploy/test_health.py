@@ -71,6 +71,19 @@ def test_groups_must_be_caught_up_when_reported() -> None:
     assert health.assess(200, explicit, ME, {}) == ["not caught up in group(s) orders"]
 
 
+def test_a_stopped_group_fails_the_gate_with_its_reason() -> None:
+    # What a node shows once a group stopped (a full disk): its last applied index still
+    # equals its commit index, which alone would pass as caught up.
+    stopped = {"group_id": "44" * 32, "role": "stopped", "leader": None, "applied_index": 9,
+               "commit_index": 9, "stopped": {"reason": "storage_full", "retries": 2}}  # fmt: skip
+    problems = health.assess(503, _status(groups=[stopped]), ME, {})
+    assert problems == ["/healthz answers 503", f"stopped in group(s) {'44' * 8} (storage_full)"]
+    leading = {**stopped, "role": "leader", "leader": ME}  # even if the role looked fine
+    assert health.assess(200, _status(groups=[leading]), ME, {}) == [
+        f"stopped in group(s) {'44' * 8} (storage_full)"
+    ]
+
+
 def test_wait_polls_until_healthy() -> None:
     replies = iter([_status(), _status(A)])
     clock = iter(float(t) for t in range(100))

@@ -27,10 +27,10 @@ RAFT_EXPORTS = {
 
 GROUPS_EXPORTS = {
     "ALPN", "ApplyContext", "CommandsNotApplied", "Committed", "ConsensusConfig",
-    "CorruptStorage", "Encoding", "Executed", "Group", "GroupError", "GroupTerminated", "Groups",
-    "LeadershipPreference", "LogPosition", "Membership", "MemoryStorage", "Offline",
-    "RaftConfig", "RaftError", "RaftNode", "Role", "SqliteStorage", "StateMachine", "Storage",
-    "When", "group_id", "group_secret",
+    "CorruptStorage", "Encoding", "Executed", "Group", "GroupError", "GroupStopped",
+    "GroupTerminated", "Groups", "LeadershipPreference", "LogPosition", "Membership",
+    "MemoryStorage", "Offline", "RaftConfig", "RaftError", "RaftNode", "Role", "SqliteStorage",
+    "StateMachine", "Storage", "When", "group_id", "group_secret",
 }  # fmt: skip
 
 
@@ -43,7 +43,8 @@ def test_exported_names() -> None:
         assert getattr(node.groups, name) is not None
     assert issubclass(RaftError, MosaikError)
     assert issubclass(node.groups.GroupError, MosaikError)
-    for error in (node.groups.Offline, node.groups.GroupTerminated, node.groups.Encoding):
+    errors = (node.groups.Offline, node.groups.GroupTerminated, node.groups.GroupStopped)
+    for error in (*errors, node.groups.Encoding):
         assert issubclass(error, node.groups.CommandsNotApplied)
 
 

@@ -12,7 +12,7 @@ from node.groups import (
     ApplyContext,
     CorruptStorage,
     Group,
-    GroupTerminated,
+    GroupStopped,
     group_id,
     group_secret,
 )
@@ -260,11 +260,15 @@ async def test_a_failing_state_machine_stops_the_member_not_the_log(
     group = await join(net, machine=Fragile())
     await group.when.is_leader()
     await group.execute(Put("fine", 1))
-    with pytest.raises(GroupTerminated) as info:
+    with pytest.raises(GroupStopped) as info:
         await group.execute(Put("boom", 2))
-    assert info.value.commands == (Put("boom", 2),)
-    with pytest.raises(GroupTerminated):
+    assert info.value.commands == (Put("boom", 2),) and info.value.reason == "internal"
+    with pytest.raises(GroupStopped):
         await group.execute(Put("after", 3))
+    # Each retry re-applies the entry, which fails again: the group stays stopped, visibly.
+    await wait_until(lambda: group.status()["stopped"]["retries"] >= 1, 5, "a retry")
+    assert group.status()["role"] == "stopped" and group._rt.stats.stops["internal"] >= 2
+    assert group.state_machine.data == {"fine": 1}
     await net.close()
     again = await make_node(data_dir=data, secret_key=key(3))
     with pytest.raises(RuntimeError, match="cannot apply boom"):

@@ -23,8 +23,9 @@ short_description: Wait until a mosaik node is healthy and has rejoined the cata
 description:
   - Polls the node's admin endpoint (C(/healthz), C(/status)) until the node answers healthy,
     runs with the expected peer id, lists every expected peer in its catalog and, when its
-    status has C(groups), is caught up in each (it knows the leader and has applied every
-    entry it knows committed); fails with what is missing once I(timeout) has passed.
+    status has C(groups), is running and caught up in each (no group is stopped on the node,
+    it knows the leader and has applied every entry it knows committed); fails with what is
+    missing once I(timeout) has passed.
 options:
   url:
     description: Base URL of the node's admin endpoint, e.g. C(http://127.0.0.1:9100).
@@ -119,8 +120,22 @@ def _group_problems(groups: object) -> list[str]:
         ]
     else:
         return []
-    lagging = [name for name, value in entries if isinstance(value, dict) and not _caught_up(value)]
-    return [f"not caught up in group(s) {', '.join(lagging)}"] if lagging else []
+    groups_ = [(name, value) for name, value in entries if isinstance(value, dict)]
+    stopped = [f"{name} ({_stop_reason(value)})" for name, value in groups_ if _stopped(value)]
+    lagging = [name for name, value in groups_ if not _stopped(value) and not _caught_up(value)]
+    problems = [f"stopped in group(s) {', '.join(stopped)}"] if stopped else []
+    return problems + ([f"not caught up in group(s) {', '.join(lagging)}"] if lagging else [])
+
+
+def _stopped(group: Mapping[str, Any]) -> bool:
+    """The group stopped on this node (its storage or driver failed; it retries by itself)."""
+    return bool(group.get("stopped")) or group.get("role") == "stopped"
+
+
+def _stop_reason(group: Mapping[str, Any]) -> str:
+    stopped = group.get("stopped")
+    reason = stopped.get("reason") if isinstance(stopped, dict) else None
+    return str(reason or "unknown reason")
 
 
 def _caught_up(group: Mapping[str, Any]) -> bool:
