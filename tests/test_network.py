@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
 
 from node import ConfigError, DifferentNetwork, Digest, Network, PeerAddr, SecretKey
 from node.network import PING_ALPN
-from tests.conftest import wait_until
-
-
-async def http_get(addr, path: str) -> tuple[int, bytes]:
-    reader, writer = await asyncio.open_connection(addr.host, addr.port)
-    writer.write(f"GET {path} HTTP/1.0\r\n\r\n".encode())
-    data = await reader.read()
-    writer.close()
-    head, _, body = data.partition(b"\r\n\r\n")
-    return int(head.split()[1]), body
+from tests.conftest import http_get, wait_until
 
 
 async def test_create_is_awaitable_and_a_context_manager() -> None:

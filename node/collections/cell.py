@@ -93,8 +93,8 @@ class OnceMachine(_ValueMachine[T]):
 # -- reader and writer ------------------------------------------------------------------------
 
 
-class CellReader(Handle[CellMachine[T]], Generic[T]):
-    """A replicated single value, read-only; None while empty."""
+class _ValueReader(Handle[CellMachine[T] | OnceMachine[T]], Generic[T]):
+    """What Cell and Once readers share: the value held, None while empty."""
 
     __slots__ = ()
 
@@ -106,6 +106,12 @@ class CellReader(Handle[CellMachine[T]], Generic[T]):
 
     def is_none(self) -> bool:
         return self._machine.value is None
+
+
+class CellReader(_ValueReader[T]):
+    """A replicated single value, read-only; None while empty."""
+
+    __slots__ = ()
 
 
 class CellWriter(CellReader[T]):
@@ -125,19 +131,10 @@ class CellWriter(CellReader[T]):
         return await self._write(CellClear())
 
 
-class OnceReader(Handle[OnceMachine[T]], Generic[T]):
+class OnceReader(_ValueReader[T]):
     """A replicated write-once value, read-only; None until the first write is applied."""
 
     __slots__ = ()
-
-    def read(self) -> T | None:
-        return self._machine.value
-
-    def is_some(self) -> bool:
-        return self._machine.value is not None
-
-    def is_none(self) -> bool:
-        return self._machine.value is None
 
     async def await_value(self) -> T:
         """The value, once the local replica has one."""

@@ -22,8 +22,7 @@ import pytest
 from node.groups import GroupStopped, GroupTerminated, SqliteStorage
 from node.groups.raft import CorruptStorage, Role, StorageError
 from node.groups.stopped import REASONS, RETRY_CAP, RETRY_FIRST, backoff, classify
-from node.network import Network
-from tests.conftest import deadline, wait_until
+from tests.conftest import deadline, http_get, wait_until
 from tests.groups.live import MakeNode, Put, converged, join, key, peer_of
 
 
@@ -58,17 +57,6 @@ class DiskFull:
         return any(Path(storage.path).is_relative_to(d) for d in self.full)
 
 
-async def http_get(net: Network, path: str) -> tuple[int, bytes]:
-    addr = net.admin_addr
-    assert addr is not None
-    reader, writer = await asyncio.open_connection(addr.host, addr.port)
-    writer.write(f"GET {path} HTTP/1.0\r\n\r\n".encode())
-    data = await reader.read()
-    writer.close()
-    head, _, body = data.partition(b"\r\n\r\n")
-    return int(head.split()[1]), body
-
-
 def metric(exposition: str, name: str, **labels: str) -> float:
     """The value of the sample ``name`` whose labels include ``labels``."""
     for line in exposition.splitlines():
@@ -93,7 +81,7 @@ async def test_a_full_disk_stops_the_group_visibly_and_it_recovers_once_freed(
     group = await join(net)
     await group.when.is_leader()
     acked = [(await group.execute(Put(f"k{i}", i))).index for i in range(5)]
-    assert (await http_get(net, "/healthz"))[0] == 200
+    assert (await http_get(net.admin_addr, "/healthz"))[0] == 200
 
     disk.full.add(data)
     with pytest.raises(GroupStopped) as info:
@@ -103,14 +91,14 @@ async def test_a_full_disk_stops_the_group_visibly_and_it_recovers_once_freed(
     assert "disk is full" in str(info.value)
 
     # /status: the group shows as stopped, with its reason; no leader is claimed.
-    code, body = await http_get(net, "/status")
+    code, body = await http_get(net.admin_addr, "/status")
     status = json.loads(body)["groups"][0]
     assert code == 200 and status["role"] == "stopped" and status["leader"] is None
     assert status["stopped"]["reason"] == "storage_full"
     assert "disk is full" in status["stopped"]["error"]
     assert status["stopped"]["since"] > 0
     # /healthz fails with the reason; the metrics count the stop.
-    code, body = await http_get(net, "/healthz")
+    code, body = await http_get(net.admin_addr, "/healthz")
     assert code == 503 and b"storage_full" in body and group.id.short().encode() in body
     exposition = net.metrics.exposition().decode()
     gid = group.id.short()
@@ -132,7 +120,7 @@ async def test_a_full_disk_stops_the_group_visibly_and_it_recovers_once_freed(
     recovery = asyncio.get_running_loop().time() - started
     assert recovery < deadline(5)
     assert "stopped" not in group.status() and group.status()["role"] == "leader"
-    assert (await http_get(net, "/healthz"))[0] == 200
+    assert (await http_get(net.admin_addr, "/healthz"))[0] == 200
     exposition = net.metrics.exposition().decode()
     assert metric(exposition, "mosaik_groups_stopped", group=gid, reason="storage_full") == 0
     assert metric(exposition, "mosaik_groups_recoveries_total", group=gid) == 1
